@@ -1,0 +1,147 @@
+//! `Builder`, `LagPolicy` and the validated `Config` they produce.
+
+use crate::error::ConfigError;
+use crate::{Publisher, Subscriber};
+
+/// The largest accepted `capacity`: 2^32 events.
+pub const MAX_CAPACITY: usize = 1 << 32;
+/// The largest accepted `chunk_len`: 2^16 slots per node.
+pub const MAX_CHUNK_LEN: usize = 1 << 16;
+
+/// Slots per node when the builder is not told: large enough to amortize a node's
+/// allocation and link, small enough that a node stays within a few pages. Tiny under the
+/// checkers so that node boundaries, linking and reclamation are reached in a few events.
+#[cfg(not(any(loom, miri)))]
+const DEFAULT_CHUNK_LEN: usize = 64;
+#[cfg(any(loom, miri))]
+const DEFAULT_CHUNK_LEN: usize = 2;
+
+/// What happens when a subscriber falls `capacity` events behind the publisher.
+///
+/// Set for the whole channel with [`Builder::lag_policy`] and per subscriber with
+/// [`Publisher::subscribe_with`] or [`Subscriber::clone_with`]. Lag is counted from the
+/// start of the node the subscriber is reading, so a subscriber counts as `capacity` behind
+/// up to `chunk_len - 1` events before an exact count would say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LagPolicy {
+    /// Lossless (the default): the publisher waits while this subscriber is `capacity`
+    /// events behind. Memory never exceeds the cap.
+    #[default]
+    Block,
+    /// The publisher never waits for this subscriber. When it is `capacity` behind, its
+    /// next receive returns [`Lagged(n)`](crate::RecvError::Lagged) with the exact number
+    /// of events it missed, then it continues with the oldest event still held.
+    Skip,
+    /// The publisher never waits for this subscriber. When it is `capacity` behind, it is
+    /// evicted: its next receive returns [`Evicted`](crate::RecvError::Evicted), every later
+    /// one [`Closed`](crate::RecvError::Closed), and the nodes only it held are reclaimed.
+    Disconnect,
+}
+
+/// Validated settings shared by every handle of one stream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Config {
+    pub(crate) capacity: u64,
+    pub(crate) chunk_len: usize,
+    pub(crate) policy: LagPolicy,
+}
+
+/// Configures and builds a stream.
+///
+/// Every invalid setting is reported by [`build`](Builder::build) as a [`ConfigError`]
+/// naming the field and the allowed range; nothing panics.
+///
+/// # Examples
+///
+/// ```
+/// use tailcast::{Builder, LagPolicy};
+///
+/// let (mut tx, mut rx) = Builder::new()
+///     .capacity(256)
+///     .chunk_len(32)
+///     .lag_policy(LagPolicy::Skip)
+///     .build::<u64>()?;
+/// tx.publish(7);
+/// assert_eq!(rx.recv(), Ok(7));
+///
+/// let err = Builder::new().capacity(8).chunk_len(16).build::<u64>().unwrap_err();
+/// assert_eq!(err.to_string(), "invalid chunk_len: 16 (allowed: 1..=8, at most capacity)");
+/// # Ok::<(), tailcast::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Builder {
+    capacity: usize,
+    chunk_len: Option<usize>,
+    policy: LagPolicy,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// A builder with capacity 1024, the default chunk length and [`LagPolicy::Block`].
+    pub fn new() -> Self {
+        Self {
+            capacity: 1024,
+            chunk_len: None,
+            policy: LagPolicy::Block,
+        }
+    }
+
+    /// The cap on outstanding events: how far the slowest subscriber may fall behind
+    /// before its [`LagPolicy`] applies. Allowed: `1..=2^32`.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Events per node. Allowed: `1..=min(capacity, 2^16)`. Default: 64, or `capacity` if
+    /// smaller. Larger nodes amortize allocation and cursor updates; smaller nodes free
+    /// memory sooner and count lag more exactly.
+    pub fn chunk_len(mut self, chunk_len: usize) -> Self {
+        self.chunk_len = Some(chunk_len);
+        self
+    }
+
+    /// The policy of the first subscriber and of every [`Publisher::subscribe`].
+    pub fn lag_policy(mut self, policy: LagPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub(crate) fn config(&self) -> Result<Config, ConfigError> {
+        if !(1..=MAX_CAPACITY).contains(&self.capacity) {
+            return Err(ConfigError::new(
+                "capacity",
+                self.capacity,
+                format!("1..={MAX_CAPACITY}"),
+            ));
+        }
+        let max_chunk = self.capacity.min(MAX_CHUNK_LEN);
+        let chunk_len = match self.chunk_len {
+            None => DEFAULT_CHUNK_LEN.min(self.capacity),
+            Some(n) if (1..=max_chunk).contains(&n) => n,
+            Some(n) => {
+                return Err(ConfigError::new(
+                    "chunk_len",
+                    n,
+                    format!("1..={max_chunk}, at most capacity"),
+                ))
+            }
+        };
+        Ok(Config {
+            capacity: self.capacity as u64,
+            chunk_len,
+            policy: self.policy,
+        })
+    }
+
+    /// Builds the stream: the publisher and a first subscriber that sees every event.
+    pub fn build<T>(&self) -> Result<(Publisher<T>, Subscriber<T>), ConfigError> {
+        let config = self.config()?;
+        Ok(crate::publisher::new_stream(config))
+    }
+}

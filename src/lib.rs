@@ -1,0 +1,104 @@
+//! A lock-free, append-only, in-process event stream: one publisher appends, any number of
+//! subscribers each see every event, in order, at their own pace.
+//!
+//! ```
+//! let (mut tx, mut rx) = tailcast::channel(1024);
+//! let mut rx2 = tx.subscribe();
+//!
+//! let t = std::thread::spawn(move || {
+//!     let mut sum = 0u64;
+//!     while let Ok(v) = rx2.recv() {
+//!         sum += v;
+//!     }
+//!     sum
+//! });
+//! for i in 1..=100u64 {
+//!     tx.publish(i);
+//! }
+//! drop(tx); // closes the stream: subscribers drain what was published, then `Closed`
+//!
+//! assert_eq!(t.join().unwrap(), 5050);
+//! assert_eq!(rx.recv(), Ok(1));
+//! ```
+//!
+//! # Shape
+//!
+//! The stream is an immutable singly linked list of *nodes*, each holding `chunk_len`
+//! write-once slots. The single [`Publisher`] owns the tail and publishes a slot with one
+//! release store: no CAS loop, no lock. Each [`Subscriber`] is a cursor (node, index).
+//! Waiting — blocking, with a timeout, or async — parks on the current node's
+//! [`event_listener::Event`], and the publisher only touches that event when someone is
+//! parked. Nodes every cursor has passed are recycled or freed; a node a lagging cursor was
+//! moved off is reclaimed through this stream's own crossbeam-epoch collector.
+//!
+//! # Capacity and lag
+//!
+//! `capacity` caps the events between the slowest cursor and the tail. What happens at
+//! the cap is the subscriber's [`LagPolicy`]: `Block` (default) makes the publisher wait,
+//! `Skip` makes the subscriber skip ahead with an exact [`RecvError::Lagged`] count, and
+//! `Disconnect` evicts it ([`RecvError::Evicted`]). The policy is per subscriber
+//! ([`Publisher::subscribe_with`]). Lag is counted from the start of the node a cursor is
+//! reading, so positions are published once per node rather than once per event.
+//!
+//! With no subscribers the publisher never waits and nothing accumulates.
+//!
+//! # Memory
+//!
+//! At most `capacity / chunk_len + 2` nodes are retained for the attached cursors, plus a
+//! pool of two recycled nodes. A dropped or evicted subscriber releases its nodes at once.
+//! When the publisher and every subscriber are gone, nothing of the stream stays allocated.
+//!
+//! # Thread safety
+//!
+//! `Publisher<T>` and `Subscriber<T>` are `Send` and `Sync` when `T: Send + Sync`:
+//! subscribers on several threads read the same `&T` (and clone it).
+//!
+//! # Progress
+//!
+//! `publish` is wait-free when no `Block` subscriber is `capacity` behind, apart from one
+//! node allocation per `chunk_len` events (recycled in steady state). `try_recv` is
+//! wait-free. Joining and leaving take a short internal lock, never taken on the hot path.
+
+#![doc(test(attr(deny(warnings))))]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod config;
+mod error;
+mod node;
+mod publisher;
+mod reclaim;
+mod refs;
+mod registry;
+mod shared;
+mod subscriber;
+mod sync;
+mod wait;
+
+pub use config::{Builder, LagPolicy, MAX_CAPACITY, MAX_CHUNK_LEN};
+pub use error::{ConfigError, Full, RecvError, RecvTimeoutError, TryRecvError};
+pub use publisher::Publisher;
+pub use refs::{Batch, Ref};
+pub use subscriber::Subscriber;
+pub use wait::{Publish, Recv};
+
+/// Creates a stream holding at most `capacity` outstanding events, with the default chunk
+/// length and [`LagPolicy::Block`]; returns the publisher and a first subscriber.
+///
+/// # Panics
+///
+/// If `capacity` is 0 or above [`MAX_CAPACITY`]. [`Builder::build`] reports the same as a
+/// [`ConfigError`] instead.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = tailcast::channel::<&str>(16);
+/// tx.publish("event");
+/// assert_eq!(rx.recv(), Ok("event"));
+/// ```
+pub fn channel<T>(capacity: usize) -> (Publisher<T>, Subscriber<T>) {
+    match Builder::new().capacity(capacity).build() {
+        Ok(pair) => pair,
+        Err(e) => panic!("tailcast::channel: {e}"),
+    }
+}

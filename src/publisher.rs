@@ -1,0 +1,310 @@
+//! The publish path: `Publisher<T>`, the single writer at the tail.
+
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, LagPolicy};
+use crate::error::Full;
+use crate::node::{Node, NodePtr};
+use crate::reclaim::Reclaimer;
+use crate::registry::{Entry, State};
+use crate::shared::Shared;
+use crate::subscriber::Subscriber;
+use crate::sync::{full_fence, Arc};
+use crate::wait::Publish;
+
+/// The single writer of a stream.
+///
+/// Not `Clone`, and every publishing method takes `&mut self`: the type system enforces
+/// the single-publisher protocol, so slots are written without CAS loops or locks.
+/// Dropping the publisher (or calling [`close`](Publisher::close)) closes the stream:
+/// subscribers receive every event already published, then
+/// [`RecvError::Closed`](crate::RecvError::Closed).
+///
+/// # Invariants
+///
+/// - `tail` is retained; slots `tail_len..` of it are unwritten; `next_seq` is the sequence
+///   number of the next event, `tail.start + tail_len`.
+/// - `floor` is at most the start of every attached cursor's node (a conservative cache:
+///   cursors only move forward and new ones join at or after an existing position).
+/// - `pending`: slots were published into `tail` without the wake-up check.
+///
+/// Only one publisher can exist:
+///
+/// ```compile_fail
+/// let (tx, _rx) = tailcast::channel::<u32>(8);
+/// let tx2 = tx.clone(); // `Publisher` is not `Clone`
+/// ```
+pub struct Publisher<T> {
+    shared: Arc<Shared<T>>,
+    list: Reclaimer<T>,
+    tail: NodePtr<T>,
+    tail_len: usize,
+    next_seq: u64,
+    floor: u64,
+    pending: bool,
+}
+
+pub(crate) fn new_stream<T>(config: Config) -> (Publisher<T>, Subscriber<T>) {
+    let shared = Arc::new(Shared::new(config));
+    let first = NodePtr(Node::alloc(0, config.chunk_len));
+    let list = Reclaimer::new(first, config.chunk_len, shared.register_epoch());
+    let publisher = Publisher {
+        shared,
+        list,
+        tail: first,
+        tail_len: 0,
+        next_seq: 0,
+        floor: 0,
+        pending: false,
+    };
+    let subscriber = publisher.subscribe();
+    (publisher, subscriber)
+}
+
+impl<T> Publisher<T> {
+    /// Publishes `value`, waiting while a [`LagPolicy::Block`] subscriber is `capacity`
+    /// events behind. Never waits with no subscribers or only non-`Block` ones.
+    ///
+    /// A publisher and a `Block` subscriber on the same thread deadlock once the subscriber
+    /// is `capacity` behind: use [`try_publish`](Publisher::try_publish) there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = tailcast::channel(4);
+    /// tx.publish("hello");
+    /// assert_eq!(rx.recv(), Ok("hello"));
+    /// ```
+    pub fn publish(&mut self, value: T) {
+        if self.needs_room() {
+            self.wait_for_room(None);
+        }
+        self.write(value, true);
+    }
+
+    /// Publishes `value` if no `Block` subscriber is `capacity` behind; otherwise hands it
+    /// back in [`Full`]. Never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = tailcast::channel(1);
+    /// assert!(tx.try_publish(1).is_ok());
+    /// assert_eq!(tx.try_publish(2), Err(tailcast::Full(2)));
+    /// assert_eq!(rx.recv(), Ok(1));
+    /// assert!(tx.try_publish(2).is_ok());
+    /// ```
+    pub fn try_publish(&mut self, value: T) -> Result<(), Full<T>> {
+        if self.needs_room() && !self.make_room() {
+            return Err(Full(value));
+        }
+        self.write(value, true);
+        Ok(())
+    }
+
+    /// Publishes `value`, waiting at most `timeout` for room; hands it back on timeout.
+    /// A timeout too large to represent waits without limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (mut tx, _rx) = tailcast::channel(1);
+    /// tx.publish(1);
+    /// let err = tx.publish_timeout(2, Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(err.into_inner(), 2);
+    /// ```
+    pub fn publish_timeout(&mut self, value: T, timeout: Duration) -> Result<(), Full<T>> {
+        if self.needs_room() {
+            // A deadline past what `Instant` can represent means no deadline.
+            let deadline = Instant::now().checked_add(timeout);
+            if !self.wait_for_room(deadline) {
+                return Err(Full(value));
+            }
+        }
+        self.write(value, true);
+        Ok(())
+    }
+
+    /// Publishes `value`, waiting asynchronously for room. Works on any executor.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes drops `value` unpublished and leaves the
+    /// stream unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (mut tx, mut rx) = tailcast::channel(8);
+    /// tx.publish_async(5).await;
+    /// assert_eq!(rx.recv_async().await, Ok(5));
+    /// # });
+    /// ```
+    pub fn publish_async(&mut self, value: T) -> Publish<'_, T> {
+        Publish::new(self, value)
+    }
+
+    /// Publishes every value of `values` in order, waiting for room as
+    /// [`publish`](Publisher::publish) does, with one wake-up check per node instead of
+    /// per event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = tailcast::channel(16);
+    /// tx.publish_batch(0..10);
+    /// assert_eq!(rx.recv_batch(100).unwrap().iter().sum::<i32>() > 0, true);
+    /// ```
+    pub fn publish_batch(&mut self, values: impl IntoIterator<Item = T>) {
+        for value in values {
+            if self.needs_room() {
+                self.wait_for_room(None);
+            }
+            self.write(value, false);
+        }
+        self.flush();
+    }
+
+    /// A new subscriber, with the stream's lag policy, that receives every event published
+    /// after this call.
+    pub fn subscribe(&self) -> Subscriber<T> {
+        self.subscribe_with(self.shared.config.policy)
+    }
+
+    /// A new subscriber with its own lag policy, receiving every event published after
+    /// this call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tailcast::{LagPolicy, RecvError};
+    /// let (mut tx, rx) = tailcast::channel::<u32>(2);
+    /// drop(rx);
+    /// let mut lossy = tx.subscribe_with(LagPolicy::Skip);
+    /// tx.publish_batch(0..5); // never waits for a Skip subscriber
+    /// assert_eq!(lossy.recv(), Err(RecvError::Lagged(4)));
+    /// assert_eq!(lossy.recv(), Ok(4));
+    /// ```
+    pub fn subscribe_with(&self, policy: LagPolicy) -> Subscriber<T> {
+        let entry = Entry::new(State::at(self.tail.0), policy);
+        self.shared.registry.join(Arc::clone(&entry), true);
+        Subscriber::new(Arc::clone(&self.shared), entry, self.tail, self.tail_len)
+    }
+
+    /// The number of attached subscribers (not dropped, not evicted).
+    pub fn subscriber_count(&self) -> usize {
+        self.shared.registry.attached()
+    }
+
+    /// The number of events published so far.
+    pub fn published(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Closes the stream (as dropping does). Subscribers receive every event published
+    /// so far, then [`RecvError::Closed`](crate::RecvError::Closed).
+    pub fn close(self) {
+        drop(self);
+    }
+
+    pub(crate) fn shared(&self) -> &Shared<T> {
+        &self.shared
+    }
+
+    /// Whether writing the next event may exceed the cap (then a scan decides).
+    #[inline]
+    pub(crate) fn needs_room(&self) -> bool {
+        self.next_seq - self.floor >= self.shared.config.capacity
+    }
+
+    /// Scans the cursors, lagging or evicting non-`Block` laggards, retires passed nodes,
+    /// and tells whether the next event may be written now.
+    #[cold]
+    pub(crate) fn make_room(&mut self) -> bool {
+        self.scan_for(self.next_seq)
+    }
+
+    /// Scans as if event `t` were about to be written (see [`Reclaimer::scan`]).
+    fn scan_for(&mut self, t: u64) -> bool {
+        let scan = self.list.scan(&self.shared, t);
+        // SAFETY: the tail is retained.
+        let tail_start = unsafe { self.tail.as_ref() }.start();
+        self.floor = scan.floor.min(tail_start);
+        self.list.retire_before(self.floor, self.tail);
+        !scan.blocked
+    }
+
+    /// Writes and publishes one event into the tail (room already checked).
+    #[inline]
+    pub(crate) fn write(&mut self, value: T, wake: bool) {
+        // SAFETY: the tail is retained; only the publisher retires nodes.
+        let tail = unsafe { self.tail.as_ref() };
+        let index = self.tail_len;
+        let full = index + 1 == tail.chunk_len();
+        if full {
+            // Link the next node before publishing the last slot, so a reader that sees
+            // the node full can always move on.
+            let next = self.list.push_new(self.next_seq + 1);
+            tail.link(next.0);
+        }
+        // SAFETY: `index == len` of the tail and we are the only writer.
+        unsafe { tail.write(index, value) };
+        tail.publish(index + 1);
+        self.tail_len = index + 1;
+        self.next_seq += 1;
+        if wake || full {
+            Self::wake(tail);
+            self.pending = false;
+        } else {
+            self.pending = true;
+        }
+        if full {
+            self.tail = self.list.newest();
+            self.tail_len = 0;
+            // Retire what every cursor passed. Scanning "as if writing the event just
+            // written" lags or evicts nobody who is within the cap now.
+            self.scan_for(self.next_seq - 1);
+        }
+    }
+
+    /// Wakes subscribers parked on `node` if any (the check is one fence and one load).
+    #[inline]
+    fn wake(node: &Node<T>) {
+        // Store-load barrier: either a parking subscriber's re-check sees our `len`/`next`
+        // store, or we see its hold.
+        full_fence();
+        if node.has_parked() {
+            node.wake_all();
+        }
+    }
+
+    /// Runs the deferred wake-up check of a batch.
+    pub(crate) fn flush(&mut self) {
+        if self.pending {
+            // SAFETY: the tail is retained.
+            Self::wake(unsafe { self.tail.as_ref() });
+            self.pending = false;
+        }
+    }
+}
+
+impl<T> Drop for Publisher<T> {
+    fn drop(&mut self) {
+        // SAFETY: the tail is retained.
+        self.shared.close(unsafe { self.tail.as_ref() });
+        self.shared.adopt(self.list.take_nodes());
+    }
+}
+
+impl<T> std::fmt::Debug for Publisher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("published", &self.next_seq)
+            .field("subscribers", &self.subscriber_count())
+            .field("capacity", &self.shared.config.capacity)
+            .field("chunk_len", &self.shared.config.chunk_len)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,228 @@
+//! The reclaim path: which nodes are still needed, lagging and evicting slow cursors, and
+//! freeing, recycling or deferring the rest. Runs only on the publisher's thread.
+//!
+//! # The argument
+//!
+//! A node is *retained* while it is the publisher's tail, comes after it, or some attached
+//! entry's state points at or before it. Subscribers read only the node their entry points
+//! to (they move their entry before reading the next node), so once a scan finds every
+//! entry past a node, no subscriber can reach it again:
+//!
+//! - Block cursors are never moved by the publisher: a node they passed was passed
+//!   voluntarily, after their last read (Release store / Acquire load in `registry`). It is
+//!   recycled or freed at once.
+//! - A Skip or Disconnect cursor is moved by the publisher (CAS), possibly while it is
+//!   reading its node under an epoch pin. The publisher marks that node *tainted* and
+//!   retires it through crossbeam-epoch: it is freed only after every pin that could have
+//!   seen the old state has ended, and, if the subscriber registered a parked listener on it,
+//!   only when that listener leaves (see `Node::retire_held`).
+//! - A cursor being cloned from a Skip/Disconnect cursor may briefly point at a node that
+//!   was just retired; the cloner holds an epoch pin until its entry is corrected, so the
+//!   publisher's read of that node's `start` stays in bounds (see `Subscriber::clone`).
+
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+
+use crate::config::LagPolicy;
+use crate::node::{Node, NodePtr};
+use crate::registry::State;
+use crate::shared::{EpochHandle, Shared};
+use crate::sync::Arc;
+
+/// Untainted retired nodes kept for reuse: enough for steady state (one node retired per
+/// node linked) without holding memory beyond the cap.
+const POOL: usize = 2;
+
+/// The retained nodes (oldest first; the newest may be linked ahead of the tail), plus a
+/// small pool of recycled nodes.
+pub(crate) struct Reclaimer<T> {
+    nodes: VecDeque<NodePtr<T>>,
+    pool: Vec<NodePtr<T>>,
+    chunk_len: usize,
+    epoch: EpochHandle,
+}
+
+/// The outcome of scanning the cursors before writing event `t`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scan {
+    /// The smallest node start any attached cursor holds (`u64::MAX` if none).
+    pub(crate) floor: u64,
+    /// A Block cursor is `capacity` or more events behind `t`: the write must wait.
+    pub(crate) blocked: bool,
+}
+
+impl<T> Reclaimer<T> {
+    pub(crate) fn new(first: NodePtr<T>, chunk_len: usize, epoch: EpochHandle) -> Self {
+        let mut nodes = VecDeque::new();
+        nodes.push_back(first);
+        Self {
+            nodes,
+            pool: Vec::new(),
+            chunk_len,
+            epoch,
+        }
+    }
+
+    /// A fresh node for event `start`, appended to the retained list (not yet linked).
+    pub(crate) fn push_new(&mut self, start: u64) -> NodePtr<T> {
+        let node = match self.pool.pop() {
+            Some(node) => {
+                // SAFETY: pooled nodes were retired untainted with no holders: only we
+                // can reach them.
+                unsafe { node.as_ref().reset(start) };
+                node
+            }
+            None => NodePtr(Node::alloc(start, self.chunk_len)),
+        };
+        self.nodes.push_back(node);
+        node
+    }
+
+    /// The retained node whose slot 0 is event `start` (a multiple of `chunk_len`).
+    fn node_at(&self, start: u64) -> NodePtr<T> {
+        // SAFETY: retained nodes are allocated; only this reclaimer frees them.
+        let front = unsafe { self.nodes[0].as_ref() }.start();
+        self.nodes[((start - front) / self.chunk_len as u64) as usize]
+    }
+
+    /// Scans every cursor before event `t` is written: lags Skip cursors and evicts
+    /// Disconnect cursors that are `capacity` or more behind, and reports whether a Block
+    /// cursor is.
+    pub(crate) fn scan(&mut self, shared: &Shared<T>, t: u64) -> Scan {
+        let cap = shared.config.capacity;
+        let mut entries = shared.registry.load();
+        loop {
+            let mut scan = Scan {
+                floor: u64::MAX,
+                blocked: false,
+            };
+            for entry in entries.iter() {
+                let mut state = entry.load();
+                while let Some(node) = state.node() {
+                    // SAFETY: an entry points at a retained node, or at a just-retired one
+                    // whose cloner is still pinned (module docs).
+                    let node = unsafe { NodePtr(node).as_ref() };
+                    let start = node.start();
+                    let behind = t.saturating_sub(start);
+                    if behind < cap || entry.policy() == LagPolicy::Block {
+                        scan.blocked |= behind >= cap;
+                        scan.floor = scan.floor.min(start);
+                        break;
+                    }
+                    let moved = match entry.policy() {
+                        LagPolicy::Skip => {
+                            let target = self.lag_target(t, cap);
+                            State::lagged_to(target.0)
+                        }
+                        _ => State::detached(),
+                    };
+                    match entry.cas(state, moved) {
+                        Ok(()) => {
+                            node.taint();
+                            match moved.node() {
+                                Some(n) => {
+                                    // SAFETY: a lag target is retained.
+                                    let start = unsafe { NodePtr(n).as_ref() }.start();
+                                    scan.floor = scan.floor.min(start);
+                                }
+                                None => shared.registry.detached_one(),
+                            }
+                            break;
+                        }
+                        Err(now) => state = now,
+                    }
+                }
+            }
+            // A cursor cloned during the scan may be missing from `entries` while its
+            // source was seen past the clone's node: rescan until the set is stable.
+            let now = shared.registry.load();
+            if Arc::ptr_eq(&now, &entries) {
+                return scan;
+            }
+            entries = now;
+        }
+    }
+
+    /// The oldest node a lagged cursor continues from when `t` is written: the first node
+    /// starting at or after `t + 1 - cap` (it exists: `chunk_len <= cap`).
+    fn lag_target(&self, t: u64, cap: u64) -> NodePtr<T> {
+        let l = self.chunk_len as u64;
+        let oldest_kept = t + 1 - cap;
+        self.node_at(oldest_kept.div_ceil(l) * l)
+    }
+
+    /// Retires every node before `floor`, never `tail` or anything after it.
+    pub(crate) fn retire_before(&mut self, floor: u64, tail: NodePtr<T>) {
+        let mut deferred = false;
+        while let Some(&front) = self.nodes.front() {
+            // SAFETY: retained nodes are allocated.
+            let node = unsafe { front.as_ref() };
+            if front == tail || node.start() >= floor {
+                break;
+            }
+            self.nodes.pop_front();
+            if node.is_tainted() {
+                self.defer(front);
+                deferred = true;
+            } else if self.pool.len() < POOL {
+                // SAFETY: untainted and every cursor passed it voluntarily: unreachable.
+                // Dropping the values now frees the payloads' memory at once.
+                unsafe { node.reset(0) };
+                self.pool.push(front);
+            } else {
+                // SAFETY: untainted and every cursor passed it voluntarily: unreachable.
+                unsafe { Node::free(front.0) };
+            }
+        }
+        if deferred {
+            // Push the garbage to the collector and let the epoch advance past it now,
+            // rather than when some later pin happens to collect.
+            for _ in 0..3 {
+                self.epoch.pin().flush();
+            }
+        }
+    }
+
+    #[cold]
+    fn defer(&mut self, node: NodePtr<T>) {
+        let ptr = SendNode(node.0);
+        let guard = self.epoch.pin();
+        // SAFETY: the node is unlinked from every entry (all passed or were moved off it),
+        // so only readers pinned before now can still access it; the collector runs this
+        // after they unpin. `retire_held` then frees it once no parked listener holds it.
+        // The closure runs on a thread of this stream: the payload moves there only if
+        // the handles (hence `T`) can.
+        unsafe { guard.defer_unchecked(move || Node::retire_held(ptr.into_inner())) };
+    }
+
+    /// The most recently appended node.
+    pub(crate) fn newest(&self) -> NodePtr<T> {
+        self.nodes[self.nodes.len() - 1]
+    }
+
+    /// Takes every node still owned (retained and pooled), for the stream to free when
+    /// its last handle goes.
+    pub(crate) fn take_nodes(&mut self) -> Vec<NodePtr<T>> {
+        let mut all: Vec<_> = self.nodes.drain(..).collect();
+        all.append(&mut self.pool);
+        all
+    }
+}
+
+/// Moves a node pointer into a deferred closure.
+struct SendNode<T>(NonNull<Node<T>>);
+
+impl<T> SendNode<T> {
+    fn into_inner(self) -> NonNull<Node<T>> {
+        self.0
+    }
+}
+
+impl<T> std::fmt::Debug for Reclaimer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reclaimer")
+            .field("retained", &self.nodes.len())
+            .field("pooled", &self.pool.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,215 @@
+//! The cursor registry: one `Entry` per subscriber, read by the publisher to find the
+//! slowest cursor, and the state-word encoding shared by both sides.
+//!
+//! # Synchronization
+//!
+//! - A subscriber moves to the next node with a `Release` store (Block) or `AcqRel` CAS
+//!   (Skip/Disconnect) of its `state`, after its last read of the old node; the
+//!   publisher's `Acquire` load of `state` therefore happens after those reads, and the
+//!   publisher may retire the old node.
+//! - The publisher moves a lagging Skip/Disconnect cursor with an `AcqRel` CAS; the
+//!   subscriber observes it with an `Acquire` load or failed CAS (see `Subscriber`).
+//! - Joining and leaving replace the snapshot under `writers`; the publisher re-loads the
+//!   snapshot after a scan and rescans if it changed, so a cursor cloned at a node and a
+//!   source cursor that then moved on cannot both be missed.
+
+use std::ptr::NonNull;
+
+use crossbeam_utils::CachePadded;
+
+use crate::config::LagPolicy;
+use crate::node::Node;
+use crate::sync::{lock, Arc, AtomicPtr, AtomicUsize, Mutex, Ordering, Snapshot};
+
+/// State tag: the publisher moved this cursor to the node in the pointer; the subscriber
+/// has not yet acknowledged (and reported `Lagged`).
+pub(crate) const LAGGED: usize = 0b01;
+/// State tag: the cursor is detached (evicted by the publisher, or its subscriber dropped);
+/// the pointer is null and the publisher ignores the entry.
+pub(crate) const DETACHED: usize = 0b10;
+const TAGS: usize = LAGGED | DETACHED;
+
+/// The shared half of a cursor.
+///
+/// `state` holds the node the cursor is reading (its *published position*), tagged:
+///
+/// | value           | meaning                                                      |
+/// |-----------------|--------------------------------------------------------------|
+/// | `node`          | reading `node`; the publisher keeps `node` and all after it  |
+/// | `node \| LAGGED` | moved by the publisher to `node`; not yet acknowledged      |
+/// | `null \| DETACHED` | evicted or dropped; ignored by the publisher              |
+///
+/// Block entries are written only by their subscriber; Skip and Disconnect entries by
+/// their subscriber (CAS) and by the publisher (CAS, to lag or evict).
+pub(crate) struct Entry<T> {
+    state: CachePadded<AtomicPtr<Node<T>>>,
+    policy: LagPolicy,
+}
+
+/// A decoded view of a state word.
+pub(crate) struct State<T> {
+    raw: *mut Node<T>,
+}
+
+impl<T> Clone for State<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for State<T> {}
+impl<T> PartialEq for State<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+impl<T> std::fmt::Debug for State<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "State({:p})", self.raw)
+    }
+}
+
+impl<T> State<T> {
+    pub(crate) fn at(node: NonNull<Node<T>>) -> Self {
+        Self { raw: node.as_ptr() }
+    }
+
+    pub(crate) fn lagged_to(node: NonNull<Node<T>>) -> Self {
+        Self {
+            raw: node.as_ptr().map_addr(|a| a | LAGGED),
+        }
+    }
+
+    pub(crate) fn detached() -> Self {
+        Self {
+            raw: std::ptr::null_mut::<Node<T>>().map_addr(|a| a | DETACHED),
+        }
+    }
+
+    pub(crate) fn is_detached(self) -> bool {
+        self.raw.addr() & DETACHED != 0
+    }
+
+    /// Whether the publisher has changed this state (lagged or evicted).
+    pub(crate) fn is_tagged(self) -> bool {
+        self.raw.addr() & TAGS != 0
+    }
+
+    /// The node, for untagged and lagged states.
+    pub(crate) fn node(self) -> Option<NonNull<Node<T>>> {
+        NonNull::new(self.raw.map_addr(|a| a & !TAGS))
+    }
+}
+
+impl<T> Entry<T> {
+    pub(crate) fn new(state: State<T>, policy: LagPolicy) -> Arc<Self> {
+        Arc::new(Self {
+            state: CachePadded::new(AtomicPtr::new(state.raw)),
+            policy,
+        })
+    }
+
+    pub(crate) fn policy(&self) -> LagPolicy {
+        self.policy
+    }
+
+    /// Acquire: pairs with the `Release` half of every write of `state`.
+    #[inline]
+    pub(crate) fn load(&self) -> State<T> {
+        State {
+            raw: self.state.load(Ordering::Acquire),
+        }
+    }
+
+    /// Block cursors only (no other writer). Release: the cursor's reads of the node it
+    /// leaves happen before the publisher, having seen the new state, retires that node.
+    #[inline]
+    pub(crate) fn store(&self, new: State<T>) {
+        self.state.store(new.raw, Ordering::Release);
+    }
+
+    /// Compare-and-swap. AcqRel on success (publishes the caller's reads of the old node
+    /// and acquires the other side's prior writes); Acquire on failure (the caller then
+    /// acts on the value the other side wrote).
+    #[inline]
+    pub(crate) fn cas(&self, current: State<T>, new: State<T>) -> Result<(), State<T>> {
+        self.state
+            .compare_exchange(current.raw, new.raw, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(|raw| State { raw })
+    }
+
+    /// Detaches the entry; returns the previous state. AcqRel as for `cas`.
+    pub(crate) fn detach(&self) -> State<T> {
+        State {
+            raw: self
+                .state
+                .swap(State::<T>::detached().raw, Ordering::AcqRel),
+        }
+    }
+}
+
+/// The set of cursors, as an immutable snapshot the publisher scans without locking.
+pub(crate) struct Registry<T> {
+    snapshot: Snapshot<Vec<Arc<Entry<T>>>>,
+    /// Serializes joins and leaves (never taken by the publisher's scan).
+    writers: Mutex<()>,
+    /// Attached (not evicted, not dropped) subscribers.
+    attached: AtomicUsize,
+}
+
+pub(crate) type Entries<T> = Arc<Vec<Arc<Entry<T>>>>;
+
+impl<T> Registry<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            snapshot: Snapshot::new(Vec::new()),
+            writers: Mutex::new(()),
+            attached: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn load(&self) -> Entries<T> {
+        self.snapshot.load()
+    }
+
+    pub(crate) fn join(&self, entry: Arc<Entry<T>>, attached: bool) {
+        let _w = lock(&self.writers);
+        let mut next = Vec::clone(&self.snapshot.load());
+        next.push(entry);
+        self.snapshot.store(Arc::new(next));
+        if attached {
+            // Relaxed: a statistic; no memory is published through it.
+            self.attached.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn leave(&self, entry: &Arc<Entry<T>>) {
+        let _w = lock(&self.writers);
+        let current = self.snapshot.load();
+        let next: Vec<_> = current
+            .iter()
+            .filter(|e| !Arc::ptr_eq(e, entry))
+            .cloned()
+            .collect();
+        self.snapshot.store(Arc::new(next));
+    }
+
+    /// Counts a subscriber as no longer attached (dropped, or evicted by the publisher).
+    pub(crate) fn detached_one(&self) {
+        // Relaxed: a statistic.
+        self.attached.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn attached(&self) -> usize {
+        // Relaxed: a statistic.
+        self.attached.load(Ordering::Relaxed)
+    }
+}
+
+impl<T> std::fmt::Debug for Registry<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("attached", &self.attached())
+            .finish_non_exhaustive()
+    }
+}

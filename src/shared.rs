@@ -1,0 +1,149 @@
+//! `Shared<T>`: the state every handle of one stream points to.
+
+use crossbeam_epoch::{Collector, Guard, LocalHandle};
+use event_listener::Event;
+
+use crate::config::Config;
+use crate::node::{Node, NodePtr};
+use crate::registry::Registry;
+use crate::sync::{full_fence, lock, AtomicBool, Mutex, Ordering};
+
+/// State shared by the publisher and every subscriber.
+///
+/// # Invariants
+///
+/// - `closed` goes `false → true` once, after the publisher's last publish (`Release`).
+/// - `publisher_parked` is `true` only while the publisher waits on `space` for a `Block`
+///   subscriber to advance.
+/// - `collector` is this stream's own epoch collector: dropping the last handle drops it
+///   and runs every deferred free, so nothing of the stream outlives its handles.
+/// - `leftover` holds the retained nodes once the publisher is gone; freed on drop.
+pub(crate) struct Shared<T> {
+    pub(crate) config: Config,
+    pub(crate) registry: Registry<T>,
+    closed: AtomicBool,
+    publisher_parked: AtomicBool,
+    space: Event,
+    collector: Collector,
+    leftover: Mutex<Vec<NodePtr<T>>>,
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn new(config: Config) -> Self {
+        Self {
+            config,
+            registry: Registry::new(),
+            closed: AtomicBool::new(false),
+            publisher_parked: AtomicBool::new(false),
+            space: Event::new(),
+            collector: Collector::new(),
+            leftover: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Acquire: pairs with the `Release` in [`Shared::close`]; every event published
+    /// before the close is then visible.
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Marks the stream closed and wakes the subscribers parked on `tail`.
+    pub(crate) fn close(&self, tail: &Node<T>) {
+        // Release: pairs with the Acquire in `is_closed`.
+        self.closed.store(true, Ordering::Release);
+        // Store-load barrier: either a parked subscriber's re-check sees `closed`, or we
+        // see its hold and wake it.
+        full_fence();
+        if tail.has_parked() {
+            tail.wake_all();
+        }
+    }
+
+    pub(crate) fn register_epoch(&self) -> EpochHandle {
+        EpochHandle(self.collector.register())
+    }
+
+    /// Hands the publisher's retained nodes to the stream, to be freed with it.
+    pub(crate) fn adopt(&self, nodes: impl IntoIterator<Item = NodePtr<T>>) {
+        lock(&self.leftover).extend(nodes);
+    }
+
+    /// Publisher side of the backpressure handshake, before its re-check.
+    pub(crate) fn publisher_park(&self) -> event_listener::EventListener {
+        let listener = self.space.listen();
+        // Release: a subscriber that sees the flag (Acquire) also sees the listener.
+        self.publisher_parked.store(true, Ordering::Release);
+        // Store-load barrier: pairs with the fence in `wake_publisher`.
+        full_fence();
+        listener
+    }
+
+    pub(crate) fn publisher_unpark(&self) {
+        // Relaxed: only the publisher writes the flag; a stale `true` costs a spurious
+        // notify, never a lost one.
+        self.publisher_parked.store(false, Ordering::Relaxed);
+    }
+
+    /// Subscriber side: after moving its published position (or detaching), wake the
+    /// publisher if it waits for room.
+    #[inline]
+    pub(crate) fn wake_publisher(&self) {
+        // Store-load barrier: pairs with the fence in `publisher_park`.
+        full_fence();
+        // Acquire: pairs with the Release in `publisher_park`.
+        if self.publisher_parked.load(Ordering::Acquire) {
+            self.space.notify(1);
+        }
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        let nodes = std::mem::take(&mut *lock(&self.leftover));
+        for node in nodes {
+            // SAFETY: the last handle is gone: nothing else can reach the retained nodes,
+            // and each is listed once. Iterative, so a long chain cannot overflow the stack.
+            unsafe { Node::free(node.0) };
+        }
+        // `collector` drops after this body and runs every deferred free.
+    }
+}
+
+impl<T> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("registry", &self.registry)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A registration with the stream's collector that may move between threads.
+///
+/// crossbeam-epoch's `LocalHandle` is `!Send` because its `Guard`s carry no lifetime; its
+/// per-thread state is otherwise plain data with no tie to a thread. We only ever pin
+/// through `&mut self` and drop every `Guard` before the owning handle can move (guards
+/// live in locals or in `Ref`/`Batch`, which borrow the subscriber mutably), so moving the
+/// registration between threads never shares it.
+pub(crate) struct EpochHandle(LocalHandle);
+
+// SAFETY: see the type's documentation: the handle is used by one thread at a time, and a
+// move between threads is synchronized by whatever moves the owning handle.
+unsafe impl Send for EpochHandle {}
+// SAFETY: no method takes `&self`, so shared references give no access.
+unsafe impl Sync for EpochHandle {}
+
+impl EpochHandle {
+    #[inline]
+    pub(crate) fn pin(&mut self) -> Guard {
+        self.0.pin()
+    }
+}
+
+impl std::fmt::Debug for EpochHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EpochHandle")
+    }
+}

@@ -1,0 +1,432 @@
+//! The read path: `Subscriber<T>`, a cursor over the list.
+
+use crossbeam_epoch::Guard;
+
+use crate::config::LagPolicy;
+use crate::error::{RecvError, TryRecvError};
+use crate::node::NodePtr;
+use crate::refs::{Batch, Ref};
+use crate::registry::{Entry, State};
+use crate::shared::{EpochHandle, Shared};
+use crate::sync::Arc;
+
+/// A cursor over the stream: receives every event published after it was created, in
+/// order, at its own pace.
+///
+/// `Clone` gives an independent cursor at the same position, with the same policy.
+/// Dropping a subscriber releases its hold on the stream at once: a publisher waiting on
+/// it wakes, and the nodes only it held are reclaimed.
+///
+/// # Invariants
+///
+/// - `node` is the node the cursor reads; `idx` the next slot in it; `avail` a published
+///   length of `node` already observed (`idx <= avail`); `start` is `node`'s start.
+/// - For a `Block` cursor, `entry` points at `node` and nothing but this cursor changes
+///   it, so `node` stays allocated without any pin.
+/// - For `Skip` and `Disconnect`, the publisher may move `entry` at any time; the cursor
+///   reads `node` only under an epoch pin taken before it saw `entry` still pointing at
+///   `node` (or moved it there itself). `epoch` is `Some` exactly for these policies.
+/// - `detached`: this cursor reported `Evicted` (or was cloned from one that had); every
+///   later receive returns `Closed`.
+///
+/// Events cross threads by reference, so `T` must be `Sync` for a subscriber to be `Send`:
+///
+/// ```compile_fail
+/// let (_tx, rx) = tailcast::channel::<std::cell::Cell<u32>>(8);
+/// std::thread::spawn(move || drop(rx)); // `Cell<u32>` is not `Sync`
+/// ```
+pub struct Subscriber<T> {
+    shared: Arc<Shared<T>>,
+    entry: Arc<Entry<T>>,
+    pub(crate) node: NodePtr<T>,
+    pub(crate) idx: usize,
+    avail: usize,
+    start: u64,
+    epoch: Option<EpochHandle>,
+    detached: bool,
+}
+
+impl<T> Subscriber<T> {
+    /// A cursor at slot `idx` of `node`, whose `entry` already points at `node`.
+    pub(crate) fn new(
+        shared: Arc<Shared<T>>,
+        entry: Arc<Entry<T>>,
+        node: NodePtr<T>,
+        idx: usize,
+    ) -> Self {
+        let epoch = match entry.policy() {
+            LagPolicy::Block => None,
+            _ => Some(shared.register_epoch()),
+        };
+        // SAFETY: `entry` points at `node`, so it is retained.
+        let start = unsafe { node.as_ref() }.start();
+        Self {
+            shared,
+            entry,
+            node,
+            idx,
+            avail: idx,
+            start,
+            epoch,
+            detached: false,
+        }
+    }
+
+    /// This subscriber's lag policy.
+    pub fn lag_policy(&self) -> LagPolicy {
+        self.entry.policy()
+    }
+
+    /// The sequence number of the next event this subscriber will receive (the first
+    /// event published is 0). After a `Lagged(n)` it has jumped forward by `n`.
+    pub fn position(&self) -> u64 {
+        self.start + self.idx as u64
+    }
+
+    /// Receives the next event without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tailcast::TryRecvError;
+    /// let (mut tx, mut rx) = tailcast::channel(4);
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// tx.publish(1);
+    /// assert_eq!(rx.try_recv(), Ok(1));
+    /// drop(tx);
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    /// ```
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError>
+    where
+        T: Clone,
+    {
+        let _pin = self.pin();
+        let index = self.poll_slot()?;
+        // SAFETY: `index < avail` is published and `node` is live: see the invariants
+        // (Block: our entry holds it; otherwise `_pin` was taken before `poll_slot` saw
+        // our entry on it).
+        let value = unsafe { self.node.as_ref().get(index) }.clone();
+        // Consumed only after `clone` returned: a panicking `Clone` loses no event.
+        self.idx += 1;
+        if self.idx == self.chunk_len() {
+            // Move on eagerly, so the publisher sees this cursor as far along as it is.
+            let _ = self.advance();
+        }
+        Ok(value)
+    }
+
+    /// Receives the next event, blocking until one is published.
+    ///
+    /// Returns [`RecvError::Closed`] once the publisher is gone and every event was
+    /// received; [`RecvError::Lagged`] / [`RecvError::Evicted`] under the lossy policies.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = tailcast::channel(16);
+    /// let reader = std::thread::spawn(move || {
+    ///     let mut got = Vec::new();
+    ///     while let Ok(v) = rx.recv() {
+    ///         got.push(v);
+    ///     }
+    ///     got
+    /// });
+    /// tx.publish_batch(0..100);
+    /// drop(tx);
+    /// assert_eq!(reader.join().unwrap(), (0..100).collect::<Vec<_>>());
+    /// ```
+    pub fn recv(&mut self) -> Result<T, RecvError>
+    where
+        T: Clone,
+    {
+        loop {
+            match self.try_recv() {
+                Err(TryRecvError::Empty) => {
+                    self.park(None);
+                }
+                other => return other.map_err(expect_not_empty),
+            }
+        }
+    }
+
+    /// Receives the next event without cloning it: the [`Ref`] borrows it from the
+    /// stream. No `Clone` bound.
+    ///
+    /// For a `Skip` or `Disconnect` subscriber the `Ref` holds an epoch pin of this
+    /// stream: drop it promptly, as a pinned reader delays reclamation of lagged nodes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = tailcast::channel(4);
+    /// tx.publish(String::from("zero-copy"));
+    /// assert_eq!(&*rx.recv_ref().unwrap(), "zero-copy");
+    /// ```
+    pub fn recv_ref(&mut self) -> Result<Ref<'_, T>, RecvError> {
+        self.wait_readable()?;
+        self.try_recv_ref().map_err(expect_not_empty)
+    }
+
+    /// [`recv_ref`](Subscriber::recv_ref) without waiting.
+    pub fn try_recv_ref(&mut self) -> Result<Ref<'_, T>, TryRecvError> {
+        let pin = self.pin();
+        let index = self.poll_slot()?;
+        // SAFETY: as in `try_recv`; the `Ref` borrows `self` mutably, so the cursor does
+        // not move (and, for Block, its entry keeps `node`) while the reference lives; for
+        // the lossy policies `pin` moves into the `Ref`.
+        let value = unsafe { self.node.as_ref().get(index) };
+        self.idx += 1;
+        Ok(Ref::new(value, pin))
+    }
+
+    /// Receives every event already available in the current node, up to `max`, as one
+    /// slice, with one cursor update; blocks until at least one is available. `max == 0`
+    /// returns an empty batch at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = tailcast::Builder::new().capacity(64).chunk_len(8).build()?;
+    /// tx.publish_batch(0..20u32);
+    /// let batch = rx.recv_batch(100)?;
+    /// assert_eq!(&*batch, &[0, 1, 2, 3, 4, 5, 6, 7]); // one node's worth
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_batch(&mut self, max: usize) -> Result<Batch<'_, T>, RecvError> {
+        if max > 0 {
+            self.wait_readable()?;
+        }
+        self.try_recv_batch(max).map_err(expect_not_empty)
+    }
+
+    /// Blocks until an event is readable (without consuming it), or an error is due.
+    fn wait_readable(&mut self) -> Result<(), RecvError> {
+        loop {
+            let _pin = self.pin();
+            match self.poll_slot() {
+                Ok(_) => return Ok(()),
+                Err(TryRecvError::Empty) => {}
+                Err(e) => return Err(expect_not_empty(e)),
+            }
+            drop(_pin);
+            self.park(None);
+        }
+    }
+
+    /// [`recv_batch`](Subscriber::recv_batch) without waiting.
+    pub fn try_recv_batch(&mut self, max: usize) -> Result<Batch<'_, T>, TryRecvError> {
+        if max == 0 {
+            return Ok(Batch::new(&[], None));
+        }
+        let pin = self.pin();
+        let from = self.poll_slot()?;
+        let to = self.avail.min(from.saturating_add(max));
+        // SAFETY: as in `try_recv_ref`, for every slot in `from..to < avail`.
+        let slice = unsafe { self.node.as_ref().slice(from, to) };
+        self.idx += slice.len();
+        Ok(Batch::new(slice, pin))
+    }
+
+    pub(crate) fn shared(&self) -> &Shared<T> {
+        &self.shared
+    }
+
+    pub(crate) fn chunk_len(&self) -> usize {
+        self.shared.config.chunk_len
+    }
+
+    pub(crate) fn is_lossy(&self) -> bool {
+        self.epoch.is_some()
+    }
+
+    pub(crate) fn is_detached(&self) -> bool {
+        self.detached
+    }
+
+    pub(crate) fn entry_state(&self) -> State<T> {
+        self.entry.load()
+    }
+
+    /// An epoch pin for the lossy policies; `None` for Block, which needs none.
+    #[inline]
+    pub(crate) fn pin(&mut self) -> Option<Guard> {
+        self.epoch.as_mut().map(EpochHandle::pin)
+    }
+
+    /// Finds the next readable slot of `node`, moving to later nodes and handling a move
+    /// by the publisher. The caller holds `self.pin()`.
+    fn poll_slot(&mut self) -> Result<usize, TryRecvError> {
+        if self.detached {
+            return Err(TryRecvError::Closed);
+        }
+        if self.is_lossy() {
+            let state = self.entry.load();
+            if state.is_tagged() {
+                self.acknowledge(state)?;
+            }
+        }
+        let mut closed = false;
+        loop {
+            if self.idx < self.avail {
+                return Ok(self.idx);
+            }
+            // SAFETY: `node` is live (type invariants; the caller holds the pin).
+            let node = unsafe { self.node.as_ref() };
+            self.avail = node.len();
+            if self.idx < self.avail {
+                return Ok(self.idx);
+            }
+            if self.idx == node.chunk_len() {
+                match self.advance() {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(state) => {
+                        self.acknowledge(state)?;
+                        continue;
+                    }
+                }
+            }
+            if closed {
+                return Err(TryRecvError::Closed);
+            }
+            if !self.shared.is_closed() {
+                return Err(TryRecvError::Empty);
+            }
+            // Closed: every event was published before the close, and the Acquire in
+            // `is_closed` made it visible. Look once more.
+            closed = true;
+        }
+    }
+
+    /// Moves to the next node if it is linked. `Err` carries the state the publisher
+    /// wrote if it moved this (lossy) cursor first.
+    fn advance(&mut self) -> Result<bool, State<T>> {
+        // SAFETY: `node` is live (invariants).
+        let next = unsafe { self.node.as_ref() }.next();
+        let Some(next) = std::ptr::NonNull::new(next) else {
+            return Ok(false);
+        };
+        if self.is_lossy() {
+            self.entry.cas(State::at(self.node.0), State::at(next))?;
+        } else {
+            self.entry.store(State::at(next));
+            self.shared.wake_publisher();
+        }
+        self.node = NodePtr(next);
+        self.idx = 0;
+        self.avail = 0;
+        // SAFETY: our entry now points at `next`, so it is retained.
+        self.start = unsafe { self.node.as_ref() }.start();
+        Ok(true)
+    }
+
+    /// Accepts a move by the publisher (lossy policies; the caller holds the pin).
+    #[cold]
+    fn acknowledge(&mut self, mut state: State<T>) -> Result<(), TryRecvError> {
+        loop {
+            let Some(target) = state.node().filter(|_| !state.is_detached()) else {
+                self.detached = true;
+                return Err(TryRecvError::Evicted);
+            };
+            match self.entry.cas(state, State::at(target)) {
+                Ok(()) => {
+                    let from = self.position();
+                    self.node = NodePtr(target);
+                    self.idx = 0;
+                    self.avail = 0;
+                    // SAFETY: our entry now points at `target`, so it is retained.
+                    self.start = unsafe { self.node.as_ref() }.start();
+                    return match self.start.checked_sub(from) {
+                        Some(missed) if missed > 0 => Err(TryRecvError::Lagged(missed)),
+                        _ => Ok(()),
+                    };
+                }
+                Err(now) => state = now,
+            }
+        }
+    }
+}
+
+fn expect_not_empty(e: TryRecvError) -> RecvError {
+    match e {
+        TryRecvError::Closed | TryRecvError::Empty => RecvError::Closed,
+        TryRecvError::Lagged(n) => RecvError::Lagged(n),
+        TryRecvError::Evicted => RecvError::Evicted,
+    }
+}
+
+impl<T> Clone for Subscriber<T> {
+    /// An independent cursor at the same position with the same policy. A clone of a
+    /// lagged subscriber reports the same `Lagged(n)`; a clone of an evicted one is evicted.
+    fn clone(&self) -> Self {
+        let policy = self.entry.policy();
+        let mut epoch = self.epoch.as_ref().map(|_| self.shared.register_epoch());
+        // Lossy: pin before reading the source's state, so the node it names stays
+        // allocated until our own entry is corrected below (see `reclaim`).
+        let pin = epoch.as_mut().map(EpochHandle::pin);
+        let state = if self.detached {
+            State::detached()
+        } else if pin.is_some() {
+            self.entry.load()
+        } else {
+            State::at(self.node.0)
+        };
+        let entry = Entry::new(state, policy);
+        self.shared
+            .registry
+            .join(Arc::clone(&entry), !state.is_detached());
+        if pin.is_some() {
+            // The publisher may have moved the source after we copied its state and
+            // before it could see our entry: follow until the source stands still.
+            let mut ours = state;
+            loop {
+                let source = self.entry.load();
+                if source == ours {
+                    break;
+                }
+                match entry.cas(ours, source) {
+                    Ok(()) => {
+                        if source.is_detached() && !ours.is_detached() {
+                            self.shared.registry.detached_one();
+                        }
+                        ours = source;
+                    }
+                    // The publisher moved our entry itself: it names a retained node.
+                    Err(_) => break,
+                }
+            }
+        }
+        drop(pin);
+        Self {
+            shared: Arc::clone(&self.shared),
+            entry,
+            node: self.node,
+            idx: self.idx,
+            avail: self.avail,
+            start: self.start,
+            epoch,
+            detached: self.detached,
+        }
+    }
+}
+
+impl<T> Drop for Subscriber<T> {
+    fn drop(&mut self) {
+        if !self.entry.detach().is_detached() {
+            self.shared.registry.detached_one();
+        }
+        self.shared.registry.leave(&self.entry);
+        // We may have been the cursor the publisher waits for.
+        self.shared.wake_publisher();
+    }
+}
+
+impl<T> std::fmt::Debug for Subscriber<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("position", &self.position())
+            .field("policy", &self.entry.policy())
+            .field("detached", &self.detached)
+            .finish_non_exhaustive()
+    }
+}

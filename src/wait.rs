@@ -1,0 +1,298 @@
+//! The wait path: parking subscribers on a node's event, parking the publisher on the
+//! stream's `space` event, and the futures built on the same listeners.
+//!
+//! Both sides follow *check → listen → fence → re-check → wait*:
+//!
+//! | waiter | registers | re-checks | its waker stores, fences, then loads |
+//! |---|---|---|---|
+//! | subscriber on node `n` | listener on `n.event`, a hold in `n.parked` | `n.len`, `n.next`, `closed`, its entry | `n.len`/`n.next`/`closed`, then `n.parked` |
+//! | publisher | listener on `space`, `publisher_parked` | every cursor (a scan) | a cursor's entry, then `publisher_parked` |
+//!
+//! With a `SeqCst` fence between each side's store and load, at least one side sees the
+//! other: either the re-check finds the progress, or the waker finds the registration and
+//! notifies. The waker's check is one fence and one load when nobody waits, so publishing
+//! takes no lock per event.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use event_listener::{EventListener, Listener};
+
+use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
+use crate::node::{Node, NodePtr};
+use crate::publisher::Publisher;
+use crate::subscriber::Subscriber;
+use crate::sync::full_fence;
+
+/// A subscriber's registration on a node: a listener plus a hold that keeps the node
+/// allocated even if the publisher retires it meanwhile.
+pub(crate) struct Parked<T> {
+    node: NodePtr<T>,
+    listener: Option<EventListener>,
+}
+
+impl<T> Drop for Parked<T> {
+    fn drop(&mut self) {
+        // The listener points into the node's event: drop it before the hold.
+        self.listener = None;
+        // SAFETY: we took the hold in `prepare_park` and never touch the node again.
+        unsafe { Node::unpark(self.node.0) };
+    }
+}
+
+impl<T> Subscriber<T> {
+    /// Registers to be woken when the current node changes. `None` if there is already
+    /// something to do (an event, a move, a close or a lag), so the caller polls again.
+    pub(crate) fn prepare_park(&mut self) -> Option<Parked<T>> {
+        let pin = self.pin();
+        if self.is_detached() || (self.is_lossy() && self.entry_state().is_tagged()) {
+            return None;
+        }
+        // SAFETY: `node` is live: Block by the invariants; lossy because we are pinned
+        // and saw our entry still on it.
+        let node = unsafe { self.node.as_ref() };
+        let parked = Parked {
+            node: self.node,
+            listener: Some(node.park()),
+        };
+        // The hold now keeps the node allocated.
+        drop(pin);
+        // Store-load barrier: pairs with the fence in `Publisher::wake` / `Shared::close`.
+        full_fence();
+        if self.has_news(node) {
+            return None;
+        }
+        Some(parked)
+    }
+
+    /// Whether a receive would make progress now.
+    fn has_news(&self, node: &Node<T>) -> bool {
+        self.idx < node.len()
+            || (self.idx == node.chunk_len() && !node.next().is_null())
+            || self.shared().is_closed()
+            || (self.is_lossy() && self.entry_state().is_tagged())
+    }
+
+    /// Blocks until the current node changes or `deadline` passes. `false` on timeout.
+    pub(crate) fn park(&mut self, deadline: Option<Instant>) -> bool {
+        let Some(mut parked) = self.prepare_park() else {
+            return true;
+        };
+        let listener = parked.listener.take().expect("a fresh registration");
+        match deadline {
+            None => {
+                listener.wait();
+                true
+            }
+            Some(deadline) => listener.wait_deadline(deadline).is_some(),
+        }
+    }
+
+    /// Receives the next event, blocking at most `timeout`. A timeout too large to
+    /// represent waits without limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tailcast::RecvTimeoutError;
+    /// let (mut tx, mut rx) = tailcast::channel::<u8>(4);
+    /// assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
+    /// tx.publish(3);
+    /// assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Ok(3));
+    /// ```
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError>
+    where
+        T: Clone,
+    {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            match self.try_recv() {
+                Ok(value) => return Ok(value),
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+                Err(TryRecvError::Lagged(n)) => return Err(RecvTimeoutError::Lagged(n)),
+                Err(TryRecvError::Evicted) => return Err(RecvTimeoutError::Evicted),
+            }
+            if !self.park(deadline) {
+                // Timed out: one last look, so an event that raced the timeout is taken.
+                return match self.try_recv() {
+                    Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
+                    other => other.map_err(|e| match e {
+                        TryRecvError::Empty => RecvTimeoutError::Timeout,
+                        TryRecvError::Closed => RecvTimeoutError::Closed,
+                        TryRecvError::Lagged(n) => RecvTimeoutError::Lagged(n),
+                        TryRecvError::Evicted => RecvTimeoutError::Evicted,
+                    }),
+                };
+            }
+        }
+    }
+
+    /// Receives the next event asynchronously. Works on any executor.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: an event is consumed only when the future returns it, so dropping the
+    /// future loses nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (mut tx, mut rx) = tailcast::channel(8);
+    /// let task = tokio::spawn(async move { rx.recv_async().await });
+    /// tx.publish(42u64);
+    /// assert_eq!(task.await.unwrap(), Ok(42));
+    /// # });
+    /// ```
+    pub fn recv_async(&mut self) -> Recv<'_, T>
+    where
+        T: Clone,
+    {
+        Recv {
+            subscriber: self,
+            parked: None,
+        }
+    }
+}
+
+/// The future of [`Subscriber::recv_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Recv<'a, T> {
+    subscriber: &'a mut Subscriber<T>,
+    parked: Option<Parked<T>>,
+}
+
+impl<T: Clone> Future for Recv<'_, T> {
+    type Output = Result<T, RecvError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            if let Some(parked) = this.parked.as_mut() {
+                let listener = parked.listener.as_mut().expect("registered");
+                if Pin::new(listener).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.parked = None;
+            }
+            match this.subscriber.try_recv() {
+                Err(TryRecvError::Empty) => {}
+                Ok(value) => return Poll::Ready(Ok(value)),
+                Err(TryRecvError::Closed) => return Poll::Ready(Err(RecvError::Closed)),
+                Err(TryRecvError::Lagged(n)) => return Poll::Ready(Err(RecvError::Lagged(n))),
+                Err(TryRecvError::Evicted) => return Poll::Ready(Err(RecvError::Evicted)),
+            }
+            this.parked = this.subscriber.prepare_park();
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Recv<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recv")
+            .field("parked", &self.parked.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Publisher<T> {
+    /// Waits until the next event may be written. `false` if `deadline` passed first.
+    #[cold]
+    pub(crate) fn wait_for_room(&mut self, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.make_room() {
+                return true;
+            }
+            // Subscribers may be parked on events not yet announced (a batch).
+            self.flush();
+            let listener = self.shared().publisher_park();
+            if self.make_room() {
+                self.shared().publisher_unpark();
+                return true;
+            }
+            let notified = match deadline {
+                None => {
+                    listener.wait();
+                    true
+                }
+                Some(deadline) => listener.wait_deadline(deadline).is_some(),
+            };
+            self.shared().publisher_unpark();
+            if !notified {
+                return self.make_room();
+            }
+        }
+    }
+}
+
+/// The future of [`Publisher::publish_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Publish<'a, T> {
+    publisher: &'a mut Publisher<T>,
+    value: Option<T>,
+    listener: Option<EventListener>,
+}
+
+impl<'a, T> Publish<'a, T> {
+    pub(crate) fn new(publisher: &'a mut Publisher<T>, value: T) -> Self {
+        Self {
+            publisher,
+            value: Some(value),
+            listener: None,
+        }
+    }
+}
+
+// `T` is never pinned: the value is only moved out by `poll`.
+impl<T> Unpin for Publish<'_, T> {}
+
+impl<T> Future for Publish<'_, T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            if let Some(listener) = this.listener.as_mut() {
+                if Pin::new(listener).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.listener = None;
+                this.publisher.shared().publisher_unpark();
+            }
+            let Some(value) = this.value.take() else {
+                return Poll::Ready(());
+            };
+            if !this.publisher.needs_room() || this.publisher.make_room() {
+                this.publisher.write(value, true);
+                return Poll::Ready(());
+            }
+            this.value = Some(value);
+            this.publisher.flush();
+            this.listener = Some(this.publisher.shared().publisher_park());
+            if this.publisher.make_room() {
+                this.listener = None;
+                this.publisher.shared().publisher_unpark();
+            }
+        }
+    }
+}
+
+impl<T> Drop for Publish<'_, T> {
+    fn drop(&mut self) {
+        if self.listener.is_some() {
+            self.publisher.shared().publisher_unpark();
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Publish<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publish")
+            .field("done", &self.value.is_none())
+            .finish_non_exhaustive()
+    }
+}
