@@ -19,7 +19,7 @@ const DEFAULT_CHUNK_LEN: usize = 2;
 /// What happens when a subscriber falls `capacity` events behind the publisher.
 ///
 /// Set for the whole channel with [`Builder::lag_policy`] and per subscriber with
-/// [`Publisher::subscribe_with`] or [`Subscriber::clone_with`]. Lag is counted from the
+/// [`Publisher::subscribe_with`]; a clone keeps its source's policy. Lag is counted from the
 /// start of the node the subscriber is reading, so a subscriber counts as `capacity` behind
 /// up to `chunk_len - 1` events before an exact count would say so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

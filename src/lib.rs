@@ -102,3 +102,8 @@ pub fn channel<T>(capacity: usize) -> (Publisher<T>, Subscriber<T>) {
         Err(e) => panic!("tailcast::channel: {e}"),
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

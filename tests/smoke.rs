@@ -1,3 +1,4 @@
+//! Smoke tests of the core semantics (sequence, Skip lag count, Disconnect eviction).
 use tailcast::*;
 
 #[test]
