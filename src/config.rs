@@ -8,13 +8,19 @@ pub const MAX_CAPACITY: usize = 1 << 32;
 /// The largest accepted `chunk_len`: 2^16 slots per node.
 pub const MAX_CHUNK_LEN: usize = 1 << 16;
 
-/// Slots per node when the builder is not told: large enough to amortize a node's
-/// allocation and link, small enough that a node stays within a few pages. Tiny under the
-/// checkers so that node boundaries, linking and reclamation are reached in a few events.
+/// The largest default chunk length: large enough to amortize a node's allocation and
+/// link, small enough that a node stays within a few pages. Tiny under the checkers so
+/// that node boundaries, linking and reclamation are reached in a few events.
 #[cfg(not(any(loom, miri)))]
 const DEFAULT_CHUNK_LEN: usize = 64;
 #[cfg(any(loom, miri))]
 const DEFAULT_CHUNK_LEN: usize = 2;
+
+/// The default chunk length for `capacity`: a quarter of it (so the publisher can run
+/// several nodes ahead of the slowest cursor), between 1 and `DEFAULT_CHUNK_LEN`.
+fn default_chunk_len(capacity: usize) -> usize {
+    (capacity / 4).clamp(1, DEFAULT_CHUNK_LEN)
+}
 
 /// What happens when a subscriber falls `capacity` events behind the publisher.
 ///
@@ -98,9 +104,11 @@ impl Builder {
         self
     }
 
-    /// Events per node. Allowed: `1..=min(capacity, 2^16)`. Default: 64, or `capacity` if
-    /// smaller. Larger nodes amortize allocation and cursor updates; smaller nodes free
-    /// memory sooner and count lag more exactly.
+    /// Events per node. Allowed: `1..=min(capacity, 2^16)`. Default: `capacity / 4`,
+    /// clamped to `1..=64`. Larger nodes amortize allocation and cursor updates; smaller
+    /// nodes free memory sooner and count lag more exactly. A cursor publishes its position
+    /// once per node, so with `chunk_len` close to `capacity` the publisher can run only
+    /// about one node ahead of the slowest `Block` subscriber.
     pub fn chunk_len(mut self, chunk_len: usize) -> Self {
         self.chunk_len = Some(chunk_len);
         self
@@ -122,7 +130,7 @@ impl Builder {
         }
         let max_chunk = self.capacity.min(MAX_CHUNK_LEN);
         let chunk_len = match self.chunk_len {
-            None => DEFAULT_CHUNK_LEN.min(self.capacity),
+            None => default_chunk_len(self.capacity),
             Some(n) if (1..=max_chunk).contains(&n) => n,
             Some(n) => {
                 return Err(ConfigError::new(

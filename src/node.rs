@@ -82,7 +82,9 @@ impl<T> Node<T> {
     pub(crate) unsafe fn reset(&self, start: u64) {
         // SAFETY: exclusive access is the caller's contract; slots `0..len` are initialized.
         unsafe { self.drop_values() };
-        debug_assert_eq!(self.parked.load(Ordering::Relaxed), 0);
+        // No holder can remain on a node retired untainted, except one whose `Recv` future
+        // was leaked with `mem::forget`: its hold is gone for good, so forget it too.
+        self.parked.store(0, Ordering::Relaxed);
         self.len.store(0, Ordering::Relaxed);
         self.next.store(std::ptr::null_mut(), Ordering::Relaxed);
         self.tainted.store(false, Ordering::Relaxed);

@@ -184,7 +184,9 @@ impl<T> Publisher<T> {
     /// drop(rx);
     /// let mut lossy = tx.subscribe_with(LagPolicy::Skip);
     /// tx.publish_batch(0..5); // never waits for a Skip subscriber
-    /// assert_eq!(lossy.recv(), Err(RecvError::Lagged(4)));
+    /// // Capacity 2: the two newest events are kept.
+    /// assert_eq!(lossy.recv(), Err(RecvError::Lagged(3)));
+    /// assert_eq!(lossy.recv(), Ok(3));
     /// assert_eq!(lossy.recv(), Ok(4));
     /// ```
     pub fn subscribe_with(&self, policy: LagPolicy) -> Subscriber<T> {
