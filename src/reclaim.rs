@@ -35,6 +35,13 @@ const POOL: usize = 2;
 
 /// The retained nodes (oldest first; the newest may be linked ahead of the tail), plus a
 /// small pool of recycled nodes.
+///
+/// # Invariants
+///
+/// - `nodes` are linked in order, consecutive starts differ by `chunk_len`, and every node
+///   any attached entry points at is in `nodes`.
+/// - `pool` nodes are unreachable, empty (values dropped) and untainted; at most `POOL`.
+/// - Only the publisher's thread touches a `Reclaimer`.
 pub(crate) struct Reclaimer<T> {
     nodes: VecDeque<NodePtr<T>>,
     pool: Vec<NodePtr<T>>,

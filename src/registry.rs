@@ -149,6 +149,13 @@ impl<T> Entry<T> {
 }
 
 /// The set of cursors, as an immutable snapshot the publisher scans without locking.
+///
+/// # Invariants
+///
+/// - Every live `Subscriber`'s entry is in the snapshot from before the subscriber is
+///   returned until its `Drop` has detached the entry.
+/// - `attached` counts entries whose state is not `DETACHED` and whose subscriber lives;
+///   each entry is counted down once, by whoever detaches it (publisher or subscriber).
 pub(crate) struct Registry<T> {
     snapshot: Snapshot<Vec<Arc<Entry<T>>>>,
     /// Serializes joins and leaves (never taken by the publisher's scan).

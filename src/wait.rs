@@ -28,6 +28,12 @@ use crate::sync::full_fence;
 
 /// A subscriber's registration on a node: a listener plus a hold that keeps the node
 /// allocated even if the publisher retires it meanwhile.
+///
+/// # Invariants
+///
+/// - It owns exactly one hold (`HOLD`) in `node.parked`, released on drop, after the
+///   listener (which points into `node.event`) is dropped.
+/// - It is dropped before its subscriber moves to another node.
 pub(crate) struct Parked<T> {
     node: NodePtr<T>,
     listener: Option<EventListener>,
