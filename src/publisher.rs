@@ -190,7 +190,9 @@ impl<T> Publisher<T> {
     /// assert_eq!(lossy.recv(), Ok(4));
     /// ```
     pub fn subscribe_with(&self, policy: LagPolicy) -> Subscriber<T> {
-        let entry = Entry::new(State::at(self.tail.0), policy);
+        // SAFETY: the tail is retained.
+        let start = unsafe { self.tail.as_ref() }.start();
+        let entry = Entry::new(State::at(self.tail.0), start, policy);
         self.shared.registry.join(Arc::clone(&entry), true);
         Subscriber::new(Arc::clone(&self.shared), entry, self.tail, self.tail_len)
     }

@@ -16,9 +16,10 @@
 //!   retires it through crossbeam-epoch: it is freed only after every pin that could have
 //!   seen the old state has ended, and, if the subscriber registered a parked listener on it,
 //!   only when that listener leaves (see `Node::retire_held`).
-//! - A cursor being cloned from a Skip/Disconnect cursor may briefly point at a node that
-//!   was just retired; the cloner holds an epoch pin until its entry is corrected, so the
-//!   publisher's read of that node's `start` stays in bounds (see `Subscriber::clone`).
+//! - The publisher never dereferences the node pointer in an entry: it decides from the
+//!   entry's `start` word and finds nodes by sequence number in its own list. A cursor being
+//!   cloned from a Skip/Disconnect cursor may briefly hold a pointer to a retired node; it
+//!   is compared, never followed (see `Subscriber::clone`).
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
@@ -27,7 +28,7 @@ use crate::config::LagPolicy;
 use crate::node::{Node, NodePtr};
 use crate::registry::State;
 use crate::shared::{EpochHandle, Shared};
-use crate::sync::Arc;
+use crate::sync::{full_fence, Arc};
 
 /// Untainted retired nodes kept for reuse: enough for steady state (one node retired per
 /// node linked) without holding memory beyond the cap.
@@ -105,34 +106,35 @@ impl<T> Reclaimer<T> {
             };
             for entry in entries.iter() {
                 let mut state = entry.load();
-                while let Some(node) = state.node() {
-                    // SAFETY: an entry points at a retained node, or at a just-retired one
-                    // whose cloner is still pinned (module docs).
-                    let node = unsafe { NodePtr(node).as_ref() };
-                    let start = node.start();
+                while !state.is_detached() {
+                    let start = entry.start();
                     let behind = t.saturating_sub(start);
                     if behind < cap || entry.policy() == LagPolicy::Block {
                         scan.blocked |= behind >= cap;
                         scan.floor = scan.floor.min(start);
                         break;
                     }
+                    let target = self.lag_target(t, cap);
                     let moved = match entry.policy() {
-                        LagPolicy::Skip => {
-                            let target = self.lag_target(t, cap);
-                            State::lagged_to(target.0)
-                        }
+                        LagPolicy::Skip => State::lagged_to(target.0),
                         _ => State::detached(),
                     };
                     match entry.cas(state, moved) {
                         Ok(()) => {
-                            node.taint();
-                            match moved.node() {
-                                Some(n) => {
-                                    // SAFETY: a lag target is retained.
-                                    let start = unsafe { NodePtr(n).as_ref() }.start();
-                                    scan.floor = scan.floor.min(start);
-                                }
-                                None => shared.registry.detached_one(),
+                            // The cursor may still be reading the node it was on (under
+                            // its pin): retire that node through the epoch. A pointer
+                            // that is not retained (a clone's stale copy) needs nothing.
+                            if let Some(node) = state.node().and_then(|n| self.retained(n)) {
+                                // SAFETY: retained nodes are allocated.
+                                unsafe { node.as_ref() }.taint();
+                            }
+                            if moved.is_detached() {
+                                shared.registry.detached_one();
+                            } else {
+                                // SAFETY: a lag target is retained.
+                                let target_start = unsafe { target.as_ref() }.start();
+                                entry.raise_start(target_start);
+                                scan.floor = scan.floor.min(target_start);
                             }
                             break;
                         }
@@ -140,6 +142,10 @@ impl<T> Reclaimer<T> {
                     }
                 }
             }
+            // Store-load barrier: pairs with the fence in `Subscriber::clone` between its
+            // join and its re-read of the source. Either the clone sees our forced move of
+            // its source, or the re-load below sees the clone.
+            full_fence();
             // A cursor cloned during the scan may be missing from `entries` while its
             // source was seen past the clone's node: rescan until the set is stable.
             let now = shared.registry.load();
@@ -148,6 +154,11 @@ impl<T> Reclaimer<T> {
             }
             entries = now;
         }
+    }
+
+    /// `node` if it is one of the retained nodes (compared by address; never dereferenced).
+    fn retained(&self, node: NonNull<Node<T>>) -> Option<NodePtr<T>> {
+        self.nodes.iter().copied().find(|n| n.0 == node)
     }
 
     /// The oldest node a lagged cursor continues from when `t` is written: the first node

@@ -11,7 +11,9 @@
 //!   subscriber observes it with an `Acquire` load or failed CAS (see `Subscriber`).
 //! - Joining and leaving replace the snapshot under `writers`; the publisher re-loads the
 //!   snapshot after a scan and rescans if it changed, so a cursor cloned at a node and a
-//!   source cursor that then moved on cannot both be missed.
+//!   source cursor that then moved on cannot both be missed: either through happens-before
+//!   (the publisher read the source's later position) or, for a forced move racing a
+//!   clone, through the `SeqCst` fences on both sides (see `Subscriber::clone`).
 
 use std::ptr::NonNull;
 
@@ -19,7 +21,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::config::LagPolicy;
 use crate::node::Node;
-use crate::sync::{lock, Arc, AtomicPtr, AtomicUsize, Mutex, Ordering, Snapshot};
+use crate::sync::{lock, Arc, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering, Snapshot};
 
 /// State tag: the publisher moved this cursor to the node in the pointer; the subscriber
 /// has not yet acknowledged (and reported `Lagged`).
@@ -39,11 +41,22 @@ const TAGS: usize = LAGGED | DETACHED;
 /// | `node \| LAGGED` | moved by the publisher to `node`; not yet acknowledged      |
 /// | `null \| DETACHED` | evicted or dropped; ignored by the publisher              |
 ///
+/// `start` is a lower bound of the start of every node the cursor may still read: the
+/// publisher decides from `start` alone and never dereferences `state`'s pointer (a clone
+/// of a lossy cursor may briefly hold a pointer to a retired node). Both sides write
+/// `start` only *after* the state change it reflects has committed (the publisher with
+/// `fetch_max`), so `start` may trail the node in `state`, never lead a node still in use.
+///
 /// Block entries are written only by their subscriber; Skip and Disconnect entries by
 /// their subscriber (CAS) and by the publisher (CAS, to lag or evict).
 pub(crate) struct Entry<T> {
-    state: CachePadded<AtomicPtr<Node<T>>>,
+    word: CachePadded<Words<T>>,
     policy: LagPolicy,
+}
+
+struct Words<T> {
+    state: AtomicPtr<Node<T>>,
+    start: AtomicU64,
 }
 
 /// A decoded view of a state word.
@@ -101,11 +114,35 @@ impl<T> State<T> {
 }
 
 impl<T> Entry<T> {
-    pub(crate) fn new(state: State<T>, policy: LagPolicy) -> Arc<Self> {
+    pub(crate) fn new(state: State<T>, start: u64, policy: LagPolicy) -> Arc<Self> {
         Arc::new(Self {
-            state: CachePadded::new(AtomicPtr::new(state.raw)),
+            word: CachePadded::new(Words {
+                state: AtomicPtr::new(state.raw),
+                start: AtomicU64::new(start),
+            }),
             policy,
         })
+    }
+
+    /// The lower bound of the cursor's position. Acquire: pairs with `set_start`, so the
+    /// cursor's reads of earlier nodes happen before the publisher retires them.
+    #[inline]
+    pub(crate) fn start(&self) -> u64 {
+        self.word.start.load(Ordering::Acquire)
+    }
+
+    /// The subscriber's update, after its move is committed. Release: its reads of nodes
+    /// before `start` happen before a publisher that sees the new value retires them.
+    #[inline]
+    pub(crate) fn set_start(&self, start: u64) {
+        self.word.start.store(start, Ordering::Release);
+    }
+
+    /// The publisher's update after a forced move: never lowers a value the subscriber
+    /// has already raised past the target. AcqRel: as `set_start`, and ordered after the
+    /// subscriber's own update it compares with.
+    pub(crate) fn raise_start(&self, start: u64) {
+        self.word.start.fetch_max(start, Ordering::AcqRel);
     }
 
     pub(crate) fn policy(&self) -> LagPolicy {
@@ -116,7 +153,7 @@ impl<T> Entry<T> {
     #[inline]
     pub(crate) fn load(&self) -> State<T> {
         State {
-            raw: self.state.load(Ordering::Acquire),
+            raw: self.word.state.load(Ordering::Acquire),
         }
     }
 
@@ -124,7 +161,7 @@ impl<T> Entry<T> {
     /// leaves happen before the publisher, having seen the new state, retires that node.
     #[inline]
     pub(crate) fn store(&self, new: State<T>) {
-        self.state.store(new.raw, Ordering::Release);
+        self.word.state.store(new.raw, Ordering::Release);
     }
 
     /// Compare-and-swap. AcqRel on success (publishes the caller's reads of the old node
@@ -132,7 +169,8 @@ impl<T> Entry<T> {
     /// acts on the value the other side wrote).
     #[inline]
     pub(crate) fn cas(&self, current: State<T>, new: State<T>) -> Result<(), State<T>> {
-        self.state
+        self.word
+            .state
             .compare_exchange(current.raw, new.raw, Ordering::AcqRel, Ordering::Acquire)
             .map(|_| ())
             .map_err(|raw| State { raw })
@@ -142,6 +180,7 @@ impl<T> Entry<T> {
     pub(crate) fn detach(&self) -> State<T> {
         State {
             raw: self
+                .word
                 .state
                 .swap(State::<T>::detached().raw, Ordering::AcqRel),
         }

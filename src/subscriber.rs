@@ -8,7 +8,7 @@ use crate::node::NodePtr;
 use crate::refs::{Batch, Ref};
 use crate::registry::{Entry, State};
 use crate::shared::{EpochHandle, Shared};
-use crate::sync::Arc;
+use crate::sync::{full_fence, Arc};
 
 /// A cursor over the stream: receives every event published after it was created, in
 /// order, at its own pace.
@@ -310,13 +310,17 @@ impl<T> Subscriber<T> {
             self.entry.cas(State::at(self.node.0), State::at(next))?;
         } else {
             self.entry.store(State::at(next));
-            self.shared.wake_publisher();
         }
         self.node = NodePtr(next);
         self.idx = 0;
         self.avail = 0;
-        // SAFETY: our entry now points at `next`, so it is retained.
+        // SAFETY: `next` comes after our node, so it is retained.
         self.start = unsafe { self.node.as_ref() }.start();
+        // Only now, with the move committed, may the publisher retire the old node.
+        self.entry.set_start(self.start);
+        if !self.is_lossy() {
+            self.shared.wake_publisher();
+        }
         Ok(true)
     }
 
@@ -328,15 +332,28 @@ impl<T> Subscriber<T> {
                 self.detached = true;
                 return Err(TryRecvError::Evicted);
             };
-            match self.entry.cas(state, State::at(target)) {
+            // SAFETY: a lag target is retained while our entry names it (we are pinned and
+            // just read it there).
+            let target_start = unsafe { NodePtr(target).as_ref() }.start();
+            // The publisher decides from a lower bound of our position, so its target can
+            // be at or before our node: then nothing was missed and we stay (our node is
+            // retained: it starts at or after the target).
+            let (node, start) = if target_start > self.start {
+                (NodePtr(target), target_start)
+            } else {
+                (self.node, self.start)
+            };
+            match self.entry.cas(state, State::at(node.0)) {
                 Ok(()) => {
                     let from = self.position();
-                    self.node = NodePtr(target);
-                    self.idx = 0;
-                    self.avail = 0;
-                    // SAFETY: our entry now points at `target`, so it is retained.
-                    self.start = unsafe { self.node.as_ref() }.start();
-                    return match self.start.checked_sub(from) {
+                    if node != self.node {
+                        self.node = node;
+                        self.idx = 0;
+                        self.avail = 0;
+                        self.start = start;
+                    }
+                    self.entry.set_start(start);
+                    return match start.checked_sub(from) {
                         Some(missed) if missed > 0 => Err(TryRecvError::Lagged(missed)),
                         _ => Ok(()),
                     };
@@ -361,37 +378,44 @@ impl<T> Clone for Subscriber<T> {
     fn clone(&self) -> Self {
         let policy = self.entry.policy();
         let mut epoch = self.epoch.as_ref().map(|_| self.shared.register_epoch());
-        // Lossy: pin before reading the source's state, so the node it names stays
-        // allocated until our own entry is corrected below (see `reclaim`).
+        // Lossy: pinned while we copy the source's state, so the node it names stays
+        // allocated for the source's own use meanwhile; the publisher never follows our
+        // copy of the pointer (see `reclaim`).
         let pin = epoch.as_mut().map(EpochHandle::pin);
-        let state = if self.detached {
-            State::detached()
+        let (state, start) = if self.detached {
+            (State::detached(), self.start)
         } else if pin.is_some() {
-            self.entry.load()
+            // `start` first: it trails `state`, so the pair stays conservative.
+            let start = self.entry.start();
+            (self.entry.load(), start)
         } else {
-            State::at(self.node.0)
+            (State::at(self.node.0), self.start)
         };
-        let entry = Entry::new(state, policy);
+        let entry = Entry::new(state, start, policy);
         self.shared
             .registry
             .join(Arc::clone(&entry), !state.is_detached());
         if pin.is_some() {
-            // The publisher may have moved the source after we copied its state and
-            // before it could see our entry: follow until the source stands still.
+            // Store-load barrier: pairs with the fence at the end of the publisher's scan.
+            // Either we see a forced move of the source made before it could see us, or its
+            // next snapshot check sees us.
+            full_fence();
             let mut ours = state;
             loop {
+                let start = self.entry.start();
                 let source = self.entry.load();
                 if source == ours {
                     break;
                 }
                 match entry.cas(ours, source) {
                     Ok(()) => {
+                        entry.set_start(start);
                         if source.is_detached() && !ours.is_detached() {
                             self.shared.registry.detached_one();
                         }
                         ours = source;
                     }
-                    // The publisher moved our entry itself: it names a retained node.
+                    // The publisher moved our entry itself.
                     Err(_) => break,
                 }
             }
