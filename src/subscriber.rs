@@ -338,7 +338,10 @@ impl<T> Subscriber<T> {
             // The publisher decides from a lower bound of our position, so its target can
             // be at or before our node: then nothing was missed and we stay (our node is
             // retained: it starts at or after the target).
-            let (node, start) = if target_start > self.start {
+            // Decide by start, never by address: our own node may already be freed and its
+            // address reused by the target.
+            let jump = target_start > self.start;
+            let (node, start) = if jump {
                 (NodePtr(target), target_start)
             } else {
                 (self.node, self.start)
@@ -346,7 +349,7 @@ impl<T> Subscriber<T> {
             match self.entry.cas(state, State::at(node.0)) {
                 Ok(()) => {
                     let from = self.position();
-                    if node != self.node {
+                    if jump {
                         self.node = node;
                         self.idx = 0;
                         self.avail = 0;
