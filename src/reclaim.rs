@@ -107,7 +107,17 @@ impl<T> Reclaimer<T> {
             for entry in entries.iter() {
                 let mut state = entry.load();
                 while !state.is_detached() {
-                    let start = entry.start();
+                    let mut start = entry.start();
+                    if t.saturating_sub(start) >= cap && entry.policy() != LagPolicy::Block {
+                        // `start` trails a move the cursor just committed: before lagging or
+                        // evicting it, take the start of the node its state names, if that
+                        // node is ours (found by address in our list, never dereferenced
+                        // through the entry).
+                        if let Some(node) = state.node().and_then(|n| self.retained(n)) {
+                            // SAFETY: retained nodes are allocated.
+                            start = start.max(unsafe { node.as_ref() }.start());
+                        }
+                    }
                     let behind = t.saturating_sub(start);
                     if behind < cap || entry.policy() == LagPolicy::Block {
                         scan.blocked |= behind >= cap;
