@@ -3,8 +3,12 @@
 use crate::error::ConfigError;
 use crate::{Publisher, Subscriber};
 
-/// The largest accepted `capacity`: 2^32 events.
-pub const MAX_CAPACITY: usize = 1 << 32;
+/// The largest accepted `capacity`: 2^32 events (`usize::MAX` on 32-bit targets).
+pub const MAX_CAPACITY: usize = if usize::BITS > 32 {
+    (1u64 << 32) as usize
+} else {
+    usize::MAX
+};
 /// The largest accepted `chunk_len`: 2^16 slots per node.
 pub const MAX_CHUNK_LEN: usize = 1 << 16;
 

@@ -223,8 +223,15 @@ impl<T> Node<T> {
         listener
     }
 
-    /// Drops a hold taken by [`Node::park`]; frees the node if the publisher retired it
-    /// meanwhile and this was the last hold.
+    /// Takes a hold without a listener (a lossy `Ref`/`Batch` borrowing the node). The
+    /// caller is pinned and saw its entry on this node, so a retirement sees the hold.
+    pub(crate) fn hold(&self) {
+        // AcqRel: as in `park`.
+        self.parked.fetch_add(HOLD, Ordering::AcqRel);
+    }
+
+    /// Drops a hold taken by [`Node::park`] or [`Node::hold`]; frees the node if the
+    /// publisher retired it meanwhile and this was the last hold.
     ///
     /// # Safety
     ///

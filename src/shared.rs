@@ -125,8 +125,8 @@ impl<T> std::fmt::Debug for Shared<T> {
 /// crossbeam-epoch's `LocalHandle` is `!Send` because its `Guard`s carry no lifetime; its
 /// per-thread state is otherwise plain data with no tie to a thread. We only ever pin
 /// through `&mut self` and drop every `Guard` before the owning handle can move (guards
-/// live in locals or in `Ref`/`Batch`, which borrow the subscriber mutably), so moving the
-/// registration between threads never shares it.
+/// live only in locals of one method call), so moving the registration between threads
+/// never shares it.
 pub(crate) struct EpochHandle(LocalHandle);
 
 // SAFETY: see the type's documentation: the handle is used by one thread at a time, and a

@@ -5,7 +5,7 @@ use crossbeam_epoch::Guard;
 use crate::config::LagPolicy;
 use crate::error::{RecvError, TryRecvError};
 use crate::node::NodePtr;
-use crate::refs::{Batch, Ref};
+use crate::refs::{Batch, NodeHold, Ref};
 use crate::registry::{Entry, State};
 use crate::shared::{EpochHandle, Shared};
 use crate::sync::{full_fence, Arc};
@@ -152,8 +152,8 @@ impl<T> Subscriber<T> {
     /// Receives the next event without cloning it: the [`Ref`] borrows it from the
     /// stream. No `Clone` bound.
     ///
-    /// For a `Skip` or `Disconnect` subscriber the `Ref` holds an epoch pin of this
-    /// stream: drop it promptly, as a pinned reader delays reclamation of lagged nodes.
+    /// For a `Skip` or `Disconnect` subscriber the `Ref` keeps the one node it borrows
+    /// from allocated, even if the publisher moves the subscriber on meanwhile.
     ///
     /// # Examples
     ///
@@ -171,12 +171,13 @@ impl<T> Subscriber<T> {
     pub fn try_recv_ref(&mut self) -> Result<Ref<'_, T>, TryRecvError> {
         let pin = self.pin();
         let index = self.poll_slot()?;
+        let hold = self.hold_node(pin);
         // SAFETY: as in `try_recv`; the `Ref` borrows `self` mutably, so the cursor does
         // not move (and, for Block, its entry keeps `node`) while the reference lives; for
-        // the lossy policies `pin` moves into the `Ref`.
+        // the lossy policies the `Ref` keeps a hold on the node.
         let value = unsafe { self.node.as_ref().get(index) };
         self.idx += 1;
-        Ok(Ref::new(value, pin))
+        Ok(Ref::new(value, hold))
     }
 
     /// Receives every event already available in the current node, up to `max`, as one
@@ -220,11 +221,22 @@ impl<T> Subscriber<T> {
         }
         let pin = self.pin();
         let from = self.poll_slot()?;
+        let hold = self.hold_node(pin);
         let to = self.avail.min(from.saturating_add(max));
         // SAFETY: as in `try_recv_ref`, for every slot in `from..to < avail`.
         let slice = unsafe { self.node.as_ref().slice(from, to) };
         self.idx += slice.len();
-        Ok(Batch::new(slice, pin))
+        Ok(Batch::new(slice, hold))
+    }
+
+    /// Lossy: turns the pin taken for `poll_slot` into a hold on the current node, so a
+    /// long-lived `Ref`/`Batch` keeps one node, not the whole epoch.
+    fn hold_node(&self, pin: Option<Guard>) -> Option<NodeHold<T>> {
+        let pin = pin?;
+        // SAFETY: we are pinned and `poll_slot` just saw our entry on `node`.
+        let hold = unsafe { NodeHold::take(self.node) };
+        drop(pin);
+        Some(hold)
     }
 
     pub(crate) fn shared(&self) -> &Shared<T> {

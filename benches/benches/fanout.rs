@@ -201,10 +201,13 @@ fn async_broadcast_blocking(n: usize) {
     );
 }
 
+/// One system's run with N subscribers.
+type Run = fn(usize);
+
 fn fanout(c: &mut Criterion) {
     let mut group = c.benchmark_group("fanout");
     group.sample_size(10);
-    let systems: [(&str, fn(usize)); 6] = [
+    let systems: [(&str, Run); 6] = [
         ("tailcast/recv", tailcast_recv),
         ("tailcast/recv_batch", tailcast_batch),
         ("tokio-broadcast/blocking_recv", tokio_broadcast),

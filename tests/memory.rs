@@ -1,0 +1,453 @@
+//! Memory, measured with a counting global allocator (this binary's own): bounded by the
+//! cap whatever the stream's length, with a stalled `Block` or `Skip` subscriber; an
+//! evicted `Disconnect` subscriber's nodes freed; nothing of the stream left once every
+//! handle is gone; no allocation per event in steady state.
+//!
+//! The allocator counts per thread, and every scenario runs on the test's own thread
+//! (`try_publish` instead of blocking), so tests running in parallel do not disturb each
+//! other's numbers.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use common::scaled;
+use tailcast::{Builder, Full, LagPolicy, Publisher, Subscriber, TryRecvError};
+
+// ---------------------------------------------------------------------------------------
+// The counting allocator
+// ---------------------------------------------------------------------------------------
+
+/// Per-thread allocation statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Stats {
+    /// Bytes allocated minus bytes freed by this thread.
+    live: isize,
+    /// Allocations (including reallocations) made by this thread.
+    allocs: u64,
+}
+
+thread_local! {
+    static STATS: Cell<Stats> = const { Cell::new(Stats { live: 0, allocs: 0 }) };
+}
+
+struct Counting;
+
+fn record(delta: isize, alloc: bool) {
+    // `try_with`: the thread-local may already be gone while the thread exits.
+    let _ = STATS.try_with(|s| {
+        let mut v = s.get();
+        v.live += delta;
+        v.allocs += u64::from(alloc);
+        s.set(v);
+    });
+}
+
+// SAFETY: defers every operation to `System`; the bookkeeping allocates nothing.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            record(layout.size() as isize, true);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            record(layout.size() as isize, true);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.dealloc(ptr, layout) };
+        record(-(layout.size() as isize), false);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            record(new_size as isize - layout.size() as isize, true);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn stats() -> Stats {
+    STATS.with(Cell::get)
+}
+
+fn live() -> isize {
+    stats().live
+}
+
+/// Runs one throw-away stream through every path used below, so that lazily allocated,
+/// never freed per-thread state of the dependencies (arc-swap's debt node) exists before
+/// a baseline is taken.
+fn warm_up() {
+    for policy in [LagPolicy::Block, LagPolicy::Skip, LagPolicy::Disconnect] {
+        let (mut tx, mut rx) = stream::<u64>(4, 2, policy);
+        let mut other = tx.subscribe_with(LagPolicy::Skip);
+        for i in 0..16 {
+            let _ = tx.try_publish(i);
+            let _ = rx.try_recv();
+        }
+        let _ = other.try_recv();
+        drop((tx, rx, other));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Bounds
+// ---------------------------------------------------------------------------------------
+
+/// A payload with no heap part, large enough that nodes dominate the stream's memory.
+type Payload = [u64; 16];
+
+fn payload(i: u64) -> Payload {
+    [i; 16]
+}
+
+fn stream<T>(cap: usize, len: usize, policy: LagPolicy) -> (Publisher<T>, Subscriber<T>) {
+    Builder::new()
+        .capacity(cap)
+        .chunk_len(len)
+        .lag_policy(policy)
+        .build()
+        .expect("valid configuration")
+}
+
+/// Generous per-node bookkeeping on top of the slots (the node header is well under this).
+const NODE_OVERHEAD: usize = 256;
+/// Epoch bookkeeping allowance: sealed bags of deferred frees waiting in the collector's
+/// queue (a bag is ~2 KiB), and the event-listener and registry allocations.
+const FIXED_SLACK: usize = 16 * 1024;
+
+/// The documented bound in bytes, beyond the stream's fixed part:
+/// `capacity / chunk_len + 2` retained nodes plus a pool of 2, plus `extra_nodes` (cursor
+/// positions, deferred nodes).
+fn node_bound(cap: usize, len: usize, extra_nodes: usize) -> isize {
+    let node = len * std::mem::size_of::<Payload>() + NODE_OVERHEAD;
+    ((cap / len + 2 + 2 + extra_nodes) * node + FIXED_SLACK) as isize
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn stalled_block_subscriber_bounds_memory() {
+    warm_up();
+    for (cap, len) in [(8usize, 2usize), (64, 8), (256, 64), (1, 1)] {
+        let base = live();
+        let (mut tx, stalled) = stream::<Payload>(cap, len, LagPolicy::Block);
+        let mut reader = tx.subscribe();
+        let empty = live() - base;
+        let bound = empty + node_bound(cap, len, 0);
+        let mut max = 0;
+        let n = scaled(2 * cap as u64, 20_000);
+        let mut i = 0;
+        while i < n {
+            match tx.try_publish(payload(i)) {
+                Ok(()) => i += 1,
+                Err(Full(_)) => break,
+            }
+            let _ = reader.try_recv();
+            max = max.max(live() - base);
+        }
+        // Full exactly at the cap: the stalled subscriber never moved.
+        assert_eq!(tx.published(), cap as u64, "cap {cap} chunk_len {len}");
+        // Retrying while full allocates nothing.
+        let before = live();
+        for j in 0..10 {
+            assert!(tx.try_publish(payload(j)).is_err());
+        }
+        assert_eq!(live(), before);
+        assert!(
+            max <= bound,
+            "cap {cap} chunk_len {len}: {max} bytes live, bound {bound}"
+        );
+        drop((tx, stalled, reader));
+        assert_eq!(
+            live(),
+            base,
+            "cap {cap} chunk_len {len}: bytes left after drop"
+        );
+    }
+}
+
+#[test]
+fn slow_block_subscriber_memory_independent_of_length() {
+    // The subscriber reads in bursts, always close to the cap behind: memory stays under
+    // the same bound over the whole run, however long.
+    warm_up();
+    let (cap, len) = (32usize, 4usize);
+    let n = scaled(16 * cap as u64, 100_000);
+    let base = live();
+    let (mut tx, mut rx) = stream::<Payload>(cap, len, LagPolicy::Block);
+    let empty = live() - base;
+    let bound = empty + node_bound(cap, len, 0);
+    let (mut max_first, mut max_rest) = (0, 0);
+    let mut next = 0;
+    let mut expected = 0;
+    while next < n {
+        while next < n && tx.try_publish(payload(next)).is_ok() {
+            next += 1;
+        }
+        let m = live() - base;
+        if next < n / 2 {
+            max_first = m.max(max_first);
+        } else {
+            max_rest = m.max(max_rest);
+        }
+        for _ in 0..cap / 2 {
+            match rx.try_recv() {
+                Ok(v) => {
+                    assert_eq!(v[0], expected);
+                    expected += 1;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+    }
+    assert!(max_rest <= bound, "{max_rest} bytes live, bound {bound}");
+    assert!(
+        max_rest <= max_first,
+        "memory grew with the stream's length: {max_first} then {max_rest}"
+    );
+    drop((tx, rx));
+    assert_eq!(live(), base);
+}
+
+#[test]
+fn stalled_skip_subscriber_bounds_memory() {
+    warm_up();
+    let n = scaled(160, 100_000);
+    let configs: &[(usize, usize)] = if cfg!(miri) {
+        &[(8, 2), (4, 4), (1, 1)]
+    } else {
+        &[(8, 2), (64, 8), (4, 4), (1, 1)]
+    };
+    for &(cap, len) in configs {
+        for with_reader in [false, true] {
+            let ctx = format!("cap {cap} chunk_len {len} reader {with_reader}");
+            let base = live();
+            let (mut tx, mut stalled) = stream::<Payload>(cap, len, LagPolicy::Skip);
+            let mut reader = with_reader.then(|| tx.subscribe_with(LagPolicy::Block));
+            let empty = live() - base;
+            // A stalled, lagged cursor holds one node beyond the retained window, and a
+            // node it was moved off may wait for the epoch.
+            let bound = empty + node_bound(cap, len, 4);
+            let (mut max_first, mut max_rest) = (0, 0);
+            for i in 0..n {
+                assert_eq!(tx.try_publish(payload(i)), Ok(()), "Skip never blocks");
+                if let Some(r) = reader.as_mut() {
+                    assert_eq!(r.try_recv().map(|v| v[0]), Ok(i));
+                }
+                let m = live() - base;
+                if i < n / 2 {
+                    max_first = m.max(max_first);
+                } else {
+                    max_rest = m.max(max_rest);
+                }
+            }
+            assert!(
+                max_rest <= bound,
+                "{ctx}: {max_rest} bytes live, bound {bound}"
+            );
+            assert!(
+                max_rest <= max_first,
+                "{ctx}: memory grew with the stream's length: {max_first} then {max_rest}"
+            );
+            // The stalled subscriber then reads the newest events.
+            match stalled.try_recv() {
+                Err(TryRecvError::Lagged(k)) => assert!(k >= n - cap as u64, "{ctx}: {k}"),
+                other => panic!("{ctx}: {other:?}"),
+            }
+            let got = stalled.try_recv().map(|v| v[0]);
+            assert_eq!(got, Ok(stalled.position() - 1), "{ctx}");
+            drop((tx, stalled, reader.take()));
+            assert_eq!(live(), base, "{ctx}: bytes left after drop");
+        }
+    }
+}
+
+#[test]
+fn evicted_subscriber_nodes_are_freed() {
+    warm_up();
+    // Nodes large enough that the freed ones outweigh the collector's bookkeeping.
+    for (cap, len) in [(128usize, 8usize), (128, 4), (256, 16)] {
+        let base = live();
+        let (mut tx, mut reader) = stream::<Payload>(cap, len, LagPolicy::Block);
+        let mut evicted = tx.subscribe_with(LagPolicy::Disconnect);
+        let empty = live() - base;
+        // Fill to just below the eviction point: the Disconnect cursor holds every node.
+        for i in 0..cap as u64 {
+            tx.publish(payload(i));
+            assert_eq!(reader.try_recv().map(|v| v[0]), Ok(i));
+        }
+        assert_eq!(tx.subscriber_count(), 2);
+        let held = live() - base;
+        let node = (len * std::mem::size_of::<Payload>()) as isize;
+        assert!(
+            held >= empty + (cap / len - 1) as isize * node,
+            "cap {cap} chunk_len {len}: the laggard should hold its nodes ({held} bytes)"
+        );
+        // One more event evicts it; the nodes only it held are freed at once.
+        tx.publish(payload(cap as u64));
+        assert_eq!(tx.subscriber_count(), 1);
+        let after = live() - base;
+        // What stays: the reader's node, the tail and the linked node, the pool of 2.
+        let bound = empty + (4 * (node as usize + NODE_OVERHEAD) + FIXED_SLACK / 4) as isize;
+        assert!(
+            bound < held,
+            "test too small to tell: bound {bound}, held {held}"
+        );
+        assert!(
+            after <= bound,
+            "cap {cap} chunk_len {len}: {after} bytes live after eviction (held {held}, bound {bound})"
+        );
+        assert_eq!(evicted.try_recv(), Err(TryRecvError::Evicted));
+        drop((tx, reader, evicted));
+        assert_eq!(live(), base);
+    }
+}
+
+#[test]
+fn dropped_laggard_nodes_are_freed() {
+    warm_up();
+    let (cap, len) = (64usize, 8usize);
+    let base = live();
+    let (mut tx, mut reader) = stream::<Payload>(cap, len, LagPolicy::Block);
+    let laggard = tx.subscribe();
+    let empty = live() - base;
+    for i in 0..cap as u64 {
+        tx.publish(payload(i));
+        assert_eq!(reader.try_recv().map(|v| v[0]), Ok(i));
+    }
+    assert_eq!(tx.try_publish(payload(0)), Err(Full(payload(0))));
+    let held = live() - base;
+    drop(laggard);
+    // The publisher reclaims on its next publish.
+    tx.publish(payload(cap as u64));
+    let after = live() - base;
+    let node = len * std::mem::size_of::<Payload>() + NODE_OVERHEAD;
+    let bound = empty + (4 * node + FIXED_SLACK) as isize;
+    assert!(
+        after <= bound && after < held,
+        "{after} bytes (held {held}, bound {bound})"
+    );
+    drop((tx, reader));
+    assert_eq!(live(), base);
+}
+
+#[test]
+fn nothing_left_after_all_handles_drop() {
+    warm_up();
+    // Scenarios: (policy of extra subscribers, events, who drops first).
+    for policy in [LagPolicy::Block, LagPolicy::Skip, LagPolicy::Disconnect] {
+        for publisher_first in [true, false] {
+            let counts: &[u64] = if cfg!(miri) { &[1, 40] } else { &[0, 1, 7, 40] };
+            for &events in counts {
+                let base = live();
+                let (mut tx, mut rx) = stream::<Box<u64>>(8, 2, LagPolicy::Skip);
+                let mut a = tx.subscribe_with(policy);
+                let b = a.clone();
+                for i in 0..events {
+                    let _ = tx.try_publish(Box::new(i));
+                    if i % 3 == 0 {
+                        let _ = a.try_recv();
+                    }
+                }
+                let _ = rx.try_recv();
+                let c = rx.clone();
+                if publisher_first {
+                    drop(tx);
+                    drop((rx, a, b, c));
+                } else {
+                    drop((rx, a, b, c));
+                    drop(tx);
+                }
+                assert_eq!(
+                    live(),
+                    base,
+                    "{policy:?} publisher_first {publisher_first} events {events}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn steady_state_allocates_nothing_per_event() {
+    warm_up();
+    for (cap, len) in [(64usize, 8usize), (8, 2), (4, 4), (1, 1)] {
+        for batched in [false, true] {
+            // Batched with `cap < 2 * len` would deadlock on this single thread: a cursor
+            // that finished a node with `recv_batch` stays on it until its next receive
+            // (bug B3), so the next `publish_batch` waits for room.
+            if batched && cap < 2 * len {
+                continue;
+            }
+            let (mut tx, mut rx) = stream::<u64>(cap, len, LagPolicy::Block);
+            let step = |tx: &mut Publisher<u64>, rx: &mut Subscriber<u64>, i: u64| {
+                if batched {
+                    // A node's worth at a time, read back as one batch.
+                    tx.publish_batch(i * len as u64..(i + 1) * len as u64);
+                    let b = rx.recv_batch(usize::MAX).unwrap();
+                    assert_eq!((b.len(), b[0]), (len, i * len as u64));
+                } else {
+                    tx.publish(i);
+                    assert_eq!(rx.try_recv(), Ok(i));
+                }
+            };
+            // Warm-up: a few nodes, until the pool is filled.
+            let warm = 4 * cap as u64 + 8;
+            for i in 0..warm {
+                step(&mut tx, &mut rx, i);
+            }
+            let n = scaled(40, 20_000);
+            let before = stats().allocs;
+            for i in warm..warm + n {
+                step(&mut tx, &mut rx, i);
+            }
+            let allocs = stats().allocs - before;
+            // Documented: at most one node allocation per chunk_len events, recycled in
+            // steady state. A node is two allocations (header and slots).
+            assert!(
+                allocs <= 2,
+                "cap {cap} chunk_len {len} batched {batched}: {allocs} allocations for {n} steps"
+            );
+        }
+    }
+}
+
+#[test]
+fn zero_subscribers_memory_does_not_grow() {
+    warm_up();
+    let (cap, len) = (16usize, 4usize);
+    let base = live();
+    let (mut tx, rx) = stream::<Payload>(cap, len, LagPolicy::Block);
+    let empty = live() - base;
+    drop(rx);
+    let bound = empty + node_bound(cap, len, 0);
+    let n = scaled(100, 50_000);
+    for i in 0..n {
+        assert_eq!(tx.try_publish(payload(i)), Ok(()));
+        let m = live() - base;
+        assert!(m <= bound, "{m} bytes after {i} events, bound {bound}");
+    }
+    drop(tx);
+    assert_eq!(live(), base);
+}
