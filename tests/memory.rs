@@ -6,6 +6,11 @@
 //! The allocator counts per thread, and every scenario runs on the test's own thread
 //! (`try_publish` instead of blocking), so tests running in parallel do not disturb each
 //! other's numbers.
+//!
+//! Not under miri: there streams use crossbeam-epoch's global collector (see
+//! `shared::stream_collector`), whose own allocations and deferred garbage this allocator
+//! would count.
+#![cfg(not(miri))]
 
 mod common;
 
@@ -192,7 +197,7 @@ fn slow_block_subscriber_memory_independent_of_length() {
     // the same bound over the whole run, however long.
     warm_up();
     let (cap, len) = (32usize, 4usize);
-    let n = scaled(16 * cap as u64, 100_000);
+    let n = scaled(8 * cap as u64, 100_000);
     let base = live();
     let (mut tx, mut rx) = stream::<Payload>(cap, len, LagPolicy::Block);
     let empty = live() - base;
@@ -233,9 +238,9 @@ fn slow_block_subscriber_memory_independent_of_length() {
 #[test]
 fn stalled_skip_subscriber_bounds_memory() {
     warm_up();
-    let n = scaled(160, 100_000);
+    let n = scaled(64, 100_000);
     let configs: &[(usize, usize)] = if cfg!(miri) {
-        &[(8, 2), (4, 4), (1, 1)]
+        &[(8, 2)]
     } else {
         &[(8, 2), (64, 8), (4, 4), (1, 1)]
     };
@@ -358,7 +363,7 @@ fn nothing_left_after_all_handles_drop() {
     // Scenarios: (policy of extra subscribers, events, who drops first).
     for policy in [LagPolicy::Block, LagPolicy::Skip, LagPolicy::Disconnect] {
         for publisher_first in [true, false] {
-            let counts: &[u64] = if cfg!(miri) { &[1, 40] } else { &[0, 1, 7, 40] };
+            let counts: &[u64] = if cfg!(miri) { &[13] } else { &[0, 1, 7, 40] };
             for &events in counts {
                 let base = live();
                 let (mut tx, mut rx) = stream::<Box<u64>>(8, 2, LagPolicy::Skip);
@@ -392,7 +397,12 @@ fn nothing_left_after_all_handles_drop() {
 #[test]
 fn steady_state_allocates_nothing_per_event() {
     warm_up();
-    for (cap, len) in [(64usize, 8usize), (8, 2), (4, 4), (1, 1)] {
+    let configs: &[(usize, usize)] = if cfg!(miri) {
+        &[(8, 2), (1, 1)]
+    } else {
+        &[(64, 8), (8, 2), (4, 4), (1, 1)]
+    };
+    for &(cap, len) in configs {
         for batched in [false, true] {
             // Batched with `cap < 2 * len` would deadlock on this single thread: a cursor
             // that finished a node with `recv_batch` stays on it until its next receive
