@@ -10,7 +10,10 @@
 #                          each model uses 2 with two threads and 1 with three or more
 #                          (see `loom_tests::model`).
 #   TAILCAST_LOOM_EXTRA    add this to each model's default bound (extended run: 1).
-#   LOOM_MODEL_TIMEOUT     seconds allowed per model before it counts as failed (600).
+#   TAILCAST_LOOM_EXTENDED set to 1 to also run the extended models (#[ignore]d: deeper
+#                          preemption bounds, minutes each).
+#   LOOM_MODEL_TIMEOUT     seconds allowed per model before it counts as failed (600; give
+#                          the extended run more, e.g. 3600).
 #   LOOM_TARGET_DIR        cargo target dir for the loom build (target/loom).
 # Any other LOOM_* variable (LOOM_LOG, LOOM_LOCATION, LOOM_CHECKPOINT_FILE, ...) reaches loom.
 set -euo pipefail
@@ -45,17 +48,35 @@ matches() {
 
 failed=()
 summary=()
+ran=0
 total_exec=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+logdir="$CARGO_TARGET_DIR/loom-logs"
+mkdir -p "$logdir"
 for bin in "${bins[@]}"; do
     file=$(basename "$bin" | sed 's/-[0-9a-f]*$//')
     mapfile -t tests < <("$bin" --list --format=terse 2>/dev/null | sed -n 's/: test$//p')
+    ignored=" $("$bin" --list --format=terse --ignored 2>/dev/null | sed -n 's/: test$//p' | tr '\n' ' ')"
     for t in "${tests[@]}"; do
         matches "$t" "$@" || continue
+        extra=()
+        case "$ignored" in
+        *" $t "*)
+            # An extended model (#[ignore]): only with TAILCAST_LOOM_EXTENDED=1.
+            if [ "${TAILCAST_LOOM_EXTENDED:-0}" != 1 ]; then
+                summary+=("$(printf '%-7s %-22s %-36s %s' skipped "$file" "$t" \
+                    '(extended: TAILCAST_LOOM_EXTENDED=1)')")
+                continue
+            fi
+            extra=(--include-ignored)
+            ;;
+        esac
         echo "== $file::$t"
+        ran=$((ran + 1))
         t0=$SECONDS
-        if timeout "$timeout_s" "$bin" --exact "$t" --nocapture --test-threads=1 >"$log" 2>&1; then
+        if timeout "$timeout_s" "$bin" --exact "$t" "${extra[@]}" --nocapture --test-threads=1 \
+            >"$log" 2>&1; then
             status=ok
         else
             status=FAILED
@@ -73,6 +94,8 @@ for bin in "${bins[@]}"; do
             # causality violation, leak, ...), then the end of the output.
             grep -m3 -A3 'panicked at' "$log" | grep -v '^stack backtrace' | sed 's/^/   /' || true
             tail -n 4 "$log" | sed 's/^/   | /'
+            cp "$log" "$logdir/$file.$t.log"
+            echo "   full output: $logdir/$file.$t.log"
         fi
         summary+=("$(printf '%-7s %-22s %-36s %s (wall %ss)' "$status" "$file" "$t" \
             "$(printf '%s' "$line" | sed 's/^MODEL [^ ]* //')" "$((SECONDS - t0))")")
@@ -82,7 +105,7 @@ done
 echo
 echo "== loom summary"
 printf '%s\n' "${summary[@]}"
-echo "models: ${#summary[@]}, failed: ${#failed[@]}, executions: $total_exec, wall: $((SECONDS - start)) s"
+echo "models run: $ran, failed: ${#failed[@]}, executions: $total_exec, wall: $((SECONDS - start)) s"
 if [ "${#failed[@]}" -gt 0 ]; then
     printf 'FAILED: %s\n' "${failed[@]}"
     exit 1

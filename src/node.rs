@@ -82,8 +82,7 @@ impl<T> Node<T> {
     pub(crate) unsafe fn reset(&self, start: u64) {
         // SAFETY: exclusive access is the caller's contract; slots `0..len` are initialized.
         unsafe { self.drop_values() };
-        // No holder can remain on a node retired untainted, except one whose `Recv` future
-        // was leaked with `mem::forget`: its hold is gone for good, so forget it too.
+        // Clears the retired mark (`retire` found no holder).
         self.parked.store(0, Ordering::Relaxed);
         self.len.store(0, Ordering::Relaxed);
         self.next.store(std::ptr::null_mut(), Ordering::Relaxed);
@@ -258,13 +257,20 @@ impl<T> Node<T> {
     /// epoch-pinned reader can still be reading it.
     pub(crate) unsafe fn retire_held(node: NonNull<Node<T>>) {
         // SAFETY: not yet freed: only the last of (this call, the holders) frees it.
-        let parked = unsafe { &(*node.as_ptr()).parked };
-        // AcqRel: as in `unpark`.
-        let prev = parked.fetch_or(RETIRED, Ordering::AcqRel);
-        if prev == 0 {
+        if unsafe { node.as_ref() }.retire() {
             // SAFETY: no holder: nothing else can reach the node.
             unsafe { Node::free(node) };
         }
+    }
+
+    /// Marks the node retired. `true`: no hold remains and the caller now owns the node
+    /// (to free or reuse); `false`: the last [`Node::unpark`] frees it.
+    ///
+    /// Called once per retirement, after no subscriber can newly take a hold (holds are
+    /// taken only by a cursor whose entry names the node).
+    pub(crate) fn retire(&self) -> bool {
+        // AcqRel: as in `unpark` (the holders' reads happen before our free or reuse).
+        self.parked.fetch_or(RETIRED, Ordering::AcqRel) == 0
     }
 }
 

@@ -35,8 +35,11 @@ use crate::wait::Publish;
 /// let tx2 = tx.clone(); // `Publisher` is not `Clone`
 /// ```
 pub struct Publisher<T> {
-    shared: Arc<Shared<T>>,
+    // `list` before `shared`: its epoch handle must be dropped while `shared` (which owns
+    // the collector) is alive, so the collector is never dropped from inside crossbeam's
+    // finalization of that handle.
     list: Reclaimer<T>,
+    shared: Arc<Shared<T>>,
     tail: NodePtr<T>,
     tail_len: usize,
     next_seq: u64,
@@ -150,21 +153,33 @@ impl<T> Publisher<T> {
     /// [`publish`](Publisher::publish) does, with one wake-up check per node instead of
     /// per event.
     ///
+    /// Subscribers are woken when a node fills and when the batch ends, also if the
+    /// iterator panics; an iterator that blocks between items therefore delays the events
+    /// it already yielded until it yields enough to fill the node or finishes.
+    ///
     /// # Examples
     ///
     /// ```
     /// let (mut tx, mut rx) = tailcast::channel(16);
     /// tx.publish_batch(0..10);
-    /// assert_eq!(rx.recv_batch(100).unwrap().iter().sum::<i32>() > 0, true);
+    /// let got: Vec<i32> = (0..10).map(|_| rx.recv().unwrap()).collect();
+    /// assert_eq!(got, (0..10).collect::<Vec<_>>());
     /// ```
     pub fn publish_batch(&mut self, values: impl IntoIterator<Item = T>) {
-        for value in values {
-            if self.needs_room() {
-                self.wait_for_room(None);
+        /// Runs the deferred wake-up however the batch ends (a panicking iterator too).
+        struct FlushOnDrop<'a, T>(&'a mut Publisher<T>);
+        impl<T> Drop for FlushOnDrop<'_, T> {
+            fn drop(&mut self) {
+                self.0.flush();
             }
-            self.write(value, false);
         }
-        self.flush();
+        let this = FlushOnDrop(self);
+        for value in values {
+            if this.0.needs_room() {
+                this.0.wait_for_room(None);
+            }
+            this.0.write(value, false);
+        }
     }
 
     /// A new subscriber, with the stream's lag policy, that receives every event published

@@ -26,7 +26,7 @@ use std::ptr::NonNull;
 
 use crate::config::LagPolicy;
 use crate::node::{Node, NodePtr};
-use crate::registry::State;
+use crate::registry::{Entry, State};
 use crate::shared::{EpochHandle, Shared};
 use crate::sync::{full_fence, Arc};
 
@@ -93,34 +93,32 @@ impl<T> Reclaimer<T> {
         self.nodes[((start - front) / self.chunk_len as u64) as usize]
     }
 
-    /// Scans every cursor before event `t` is written: lags Skip cursors and evicts
-    /// Disconnect cursors that are `capacity` or more behind, and reports whether a Block
-    /// cursor is.
+    /// Scans every cursor before event `t` is written: reports whether a Block cursor is
+    /// `capacity` or more behind (then the write waits and nobody is forced), and
+    /// otherwise lags Skip cursors and evicts Disconnect cursors that are.
     pub(crate) fn scan(&mut self, shared: &Shared<T>, t: u64) -> Scan {
         let cap = shared.config.capacity;
         let mut entries = shared.registry.load();
         loop {
+            // A write that waits overwrites nothing: a lossy cursor loses nothing to it.
+            // Block cursors only move forward, so one that is not behind now stays so.
+            let blocked = entries.iter().any(|entry| {
+                entry.policy() == LagPolicy::Block
+                    && self
+                        .position(entry, entry.load(), t, cap)
+                        .is_some_and(|start| t.saturating_sub(start) >= cap)
+            });
             let mut scan = Scan {
                 floor: u64::MAX,
-                blocked: false,
+                blocked,
             };
             for entry in entries.iter() {
                 let mut state = entry.load();
-                while !state.is_detached() {
-                    let mut start = entry.start();
-                    if t.saturating_sub(start) >= cap && entry.policy() != LagPolicy::Block {
-                        // `start` trails a move the cursor just committed: before lagging or
-                        // evicting it, take the start of the node its state names, if that
-                        // node is ours (found by address in our list, never dereferenced
-                        // through the entry).
-                        if let Some(node) = state.node().and_then(|n| self.retained(n)) {
-                            // SAFETY: retained nodes are allocated.
-                            start = start.max(unsafe { node.as_ref() }.start());
-                        }
-                    }
-                    let behind = t.saturating_sub(start);
-                    if behind < cap || entry.policy() == LagPolicy::Block {
-                        scan.blocked |= behind >= cap;
+                while let Some(start) = self.position(entry, state, t, cap) {
+                    if blocked
+                        || t.saturating_sub(start) < cap
+                        || entry.policy() == LagPolicy::Block
+                    {
                         scan.floor = scan.floor.min(start);
                         break;
                     }
@@ -166,6 +164,27 @@ impl<T> Reclaimer<T> {
         }
     }
 
+    /// The start of the node an attached cursor (in `state`) holds, as far as the
+    /// publisher can tell without following its pointer; `None` if it is detached.
+    ///
+    /// The entry's `start` word trails a move the cursor just committed, so when it says
+    /// `capacity` or more behind `t`, it is refined with the start of the node `state`
+    /// names, if that node is ours (found by address in our list, never dereferenced
+    /// through the entry).
+    fn position(&self, entry: &Entry<T>, state: State<T>, t: u64, cap: u64) -> Option<u64> {
+        if state.is_detached() {
+            return None;
+        }
+        let mut start = entry.start();
+        if t.saturating_sub(start) >= cap {
+            if let Some(node) = state.node().and_then(|n| self.retained(n)) {
+                // SAFETY: retained nodes are allocated.
+                start = start.max(unsafe { node.as_ref() }.start());
+            }
+        }
+        Some(start)
+    }
+
     /// `node` if it is one of the retained nodes (compared by address; never dereferenced).
     fn retained(&self, node: NonNull<Node<T>>) -> Option<NodePtr<T>> {
         self.nodes.iter().copied().find(|n| n.0 == node)
@@ -192,13 +211,17 @@ impl<T> Reclaimer<T> {
             if node.is_tainted() {
                 self.defer(front);
                 deferred = true;
+            } else if !node.retire() {
+                // A lossy `Ref`/`Batch` that ended the node still holds it while its
+                // cursor moves on: the holder's release frees it.
             } else if self.pool.len() < POOL {
-                // SAFETY: untainted and every cursor passed it voluntarily: unreachable.
-                // Dropping the values now frees the payloads' memory at once.
+                // SAFETY: untainted, every cursor passed it voluntarily and no hold
+                // remains: unreachable. Dropping the values now frees the payloads' memory
+                // at once. (`reset` clears the retired mark.)
                 unsafe { node.reset(0) };
                 self.pool.push(front);
             } else {
-                // SAFETY: untainted and every cursor passed it voluntarily: unreachable.
+                // SAFETY: as above.
                 unsafe { Node::free(front.0) };
             }
         }

@@ -100,19 +100,12 @@ impl<T> Shared<T> {
 
 /// Each stream owns its collector, so dropping the stream runs every deferred free.
 ///
-/// Under miri, crossbeam-epoch 0.9's `List<Local>` drop (run when a collector that still
-/// lists finalized locals is dropped) deallocates a `Local` through a protected reference,
-/// which Tree Borrows reports as undefined behaviour inside crossbeam-epoch. Miri runs
-/// therefore use the global collector (with `-Zmiri-ignore-leaks` for its leftover garbage).
+/// Every epoch handle of the stream is dropped before the `Shared` that owns the collector
+/// (field order in `Publisher` and `Subscriber`): crossbeam-epoch 0.9 drops the last
+/// collector reference from inside a handle's finalization otherwise, deallocating the
+/// handle's `Local` while a reference to it is live (Tree Borrows reports it under miri).
 fn stream_collector() -> Collector {
-    #[cfg(miri)]
-    {
-        crossbeam_epoch::default_collector().clone()
-    }
-    #[cfg(not(miri))]
-    {
-        Collector::new()
-    }
+    Collector::new()
 }
 
 impl<T> Drop for Shared<T> {

@@ -36,13 +36,15 @@ use crate::sync::{full_fence, Arc};
 /// std::thread::spawn(move || drop(rx)); // `Cell<u32>` is not `Sync`
 /// ```
 pub struct Subscriber<T> {
+    // `epoch` before `shared`: the handle is dropped while the collector is alive (see
+    // `Publisher`).
+    epoch: Option<EpochHandle>,
     shared: Arc<Shared<T>>,
     entry: Arc<Entry<T>>,
     pub(crate) node: NodePtr<T>,
     pub(crate) idx: usize,
     avail: usize,
     start: u64,
-    epoch: Option<EpochHandle>,
     detached: bool,
 }
 
@@ -177,7 +179,7 @@ impl<T> Subscriber<T> {
         // the lossy policies the `Ref` keeps a hold on the node.
         let value = unsafe { self.node.as_ref().get(index) };
         self.idx += 1;
-        Ok(Ref::new(value, hold))
+        Ok(Ref::new(value, self, hold))
     }
 
     /// Receives every event already available in the current node, up to `max`, as one
@@ -217,16 +219,34 @@ impl<T> Subscriber<T> {
     /// [`recv_batch`](Subscriber::recv_batch) without waiting.
     pub fn try_recv_batch(&mut self, max: usize) -> Result<Batch<'_, T>, TryRecvError> {
         if max == 0 {
-            return Ok(Batch::new(&[], None));
+            return Ok(Batch::empty());
         }
         let pin = self.pin();
         let from = self.poll_slot()?;
+        // `poll_slot` returns early on a cached `avail`: take everything published now.
+        // SAFETY: `node` is live (as in `try_recv`; we are still pinned).
+        self.avail = unsafe { self.node.as_ref() }.len();
         let hold = self.hold_node(pin);
         let to = self.avail.min(from.saturating_add(max));
-        // SAFETY: as in `try_recv_ref`, for every slot in `from..to < avail`.
+        // SAFETY: as in `try_recv_ref`, for every slot in `from..to <= avail`.
         let slice = unsafe { self.node.as_ref().slice(from, to) };
         self.idx += slice.len();
-        Ok(Batch::new(slice, hold))
+        Ok(Batch::new(slice, self, hold))
+    }
+
+    /// Called when a `Ref` or `Batch` ends, with its hold (lossy): if it took the last
+    /// event of the node, move on now (as `try_recv` does), so the publisher does not count
+    /// this cursor as still holding the finished node; then release the hold.
+    ///
+    /// No pin: the hold keeps `node` allocated while `advance` reads its `next`, and a node
+    /// the publisher retires while a hold remains is freed by the last hold's release
+    /// (`Node::retire`), also when this cursor left it voluntarily.
+    pub(crate) fn finish_node(&mut self, hold: Option<NodeHold<T>>) {
+        if self.idx == self.chunk_len() && !self.detached {
+            // A move by the publisher (`Err`) is taken up by the next receive.
+            let _ = self.advance();
+        }
+        drop(hold);
     }
 
     /// Lossy: turns the pin taken for `poll_slot` into a hold on the current node, so a
@@ -312,6 +332,9 @@ impl<T> Subscriber<T> {
 
     /// Moves to the next node if it is linked. `Err` carries the state the publisher
     /// wrote if it moved this (lossy) cursor first.
+    ///
+    /// Needs `node` live (Block: always; lossy: pinned after seeing our entry on it, or a
+    /// hold on it) and reads nothing of the next node.
     fn advance(&mut self) -> Result<bool, State<T>> {
         // SAFETY: `node` is live (invariants).
         let next = unsafe { self.node.as_ref() }.next();
@@ -326,8 +349,8 @@ impl<T> Subscriber<T> {
         self.node = NodePtr(next);
         self.idx = 0;
         self.avail = 0;
-        // SAFETY: `next` comes after our node, so it is retained.
-        self.start = unsafe { self.node.as_ref() }.start();
+        // Consecutive nodes start `chunk_len` apart (computed: nothing of `next` is read).
+        self.start += self.chunk_len() as u64;
         // Only now, with the move committed, may the publisher retire the old node.
         self.entry.set_start(self.start);
         if !self.is_lossy() {

@@ -2,7 +2,8 @@
 //!
 //! The rules (crate docs, `LagPolicy`): a cursor's *node start* `s` is the first sequence
 //! number of the node it reads; it moves to the next node when the cursor passes the end
-//! of its node (eagerly in `try_recv`, at the next receive after `recv_ref`). When the
+//! of its node (at once in `try_recv`; when the `Ref`/`Batch` ends for the borrowing
+//! receives). When the
 //! publisher writes event `t`:
 //!
 //! - a `Block` cursor with `t - s >= capacity` makes the write wait (`try_publish`: `Full`);
@@ -110,9 +111,9 @@ impl Model {
         true
     }
 
-    /// One receive by subscriber `i`; `eager`: `try_recv` (moves off a finished node at
-    /// once) rather than `try_recv_ref`.
-    fn recv(&mut self, i: usize, eager: bool) -> Result<u64, TryRecvError> {
+    /// One receive by subscriber `i` (`try_recv` or `try_recv_ref` with the `Ref` dropped
+    /// at once: both move off a finished node before returning).
+    fn recv(&mut self, i: usize, _eager: bool) -> Result<u64, TryRecvError> {
         let (len, published, closed) = (self.len, self.published, self.closed);
         let m = &mut self.subs[i];
         if m.detached {
@@ -136,7 +137,7 @@ impl Model {
         if m.p < published {
             let v = m.p;
             m.p += 1;
-            if eager && m.p == m.s + len {
+            if m.p == m.s + len {
                 m.s = m.p;
             }
             Ok(v)
@@ -163,10 +164,13 @@ fn recv_real(rx: &mut Subscriber<u64>, eager: bool) -> Result<u64, TryRecvError>
     }
 }
 
-/// Every `(capacity, chunk_len)` pair with `chunk_len <= capacity <= max_cap`.
+/// Every `(capacity, chunk_len)` pair with `chunk_len <= capacity <= max_cap`; under miri
+/// a representative few (one slot per node, a node as large as the cap, a chunk length
+/// that does not divide the cap).
 fn configs(max_cap: usize) -> Vec<(usize, usize)> {
     (1..=max_cap)
         .flat_map(|cap| (1..=cap).map(move |len| (cap, len)))
+        .filter(|c| !cfg!(miri) || [(1, 1), (2, 1), (2, 2), (3, 2)].contains(c))
         .collect()
 }
 
@@ -181,7 +185,8 @@ fn skip_lagged_count_publish_then_read() {
         for k in 0..=(3 * cap + len) as u64 {
             // `offset`: the subscriber joins after `offset` events.
             for offset in [0, 1, len as u64] {
-                if cfg!(miri) && (offset == 1 || k % 2 == 1) {
+                let interesting = [0, cap - 1, cap, cap + 1, cap + len, 3 * cap + len];
+                if cfg!(miri) && (offset == 1 || !interesting.contains(&(k as usize))) {
                     continue;
                 }
                 let (mut tx, rx) = stream(cap, len, LagPolicy::Skip);
@@ -505,12 +510,12 @@ fn model_block_full_is_exact() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "src bug: a failed try_publish lags Skip subscribers (see report, bug B2)"]
-fn failed_try_publish_does_not_lag_skip_subscribers() {
+fn failed_try_publish_does_not_lag_or_evict_lossy_subscribers() {
     // A stalled Block subscriber holds every event; `try_publish` fails, so nothing is
     // written and nothing is overwritten: the Skip subscriber has missed nothing.
     let (mut tx, _block) = stream(2, 1, LagPolicy::Block);
     let mut skip = tx.subscribe_with(LagPolicy::Skip);
+    let mut disc = tx.subscribe_with(LagPolicy::Disconnect);
     tx.publish(0);
     tx.publish(1);
     assert_eq!(tx.try_publish(2), Err(Full(2)));
@@ -518,13 +523,16 @@ fn failed_try_publish_does_not_lag_skip_subscribers() {
         tx.publish_timeout(2, std::time::Duration::from_millis(1)),
         Err(Full(2))
     );
-    assert_eq!(skip.try_recv(), Ok(0));
-    assert_eq!(skip.try_recv(), Ok(1));
-    assert_eq!(skip.try_recv(), Err(TryRecvError::Empty));
+    // Neither lossy subscriber was affected by the publishes that did not happen.
+    assert_eq!(tx.subscriber_count(), 3);
+    for rx in [&mut skip, &mut disc] {
+        assert_eq!(rx.try_recv(), Ok(0));
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    }
 }
 
 #[test]
-#[ignore = "src bug: recv_ref/recv_batch leave a Block cursor on a finished node (see report, bug B3)"]
 fn block_slack_is_below_chunk_len_for_every_receive_method() {
     // Crate docs: "a subscriber counts as capacity behind up to chunk_len - 1 events
     // before an exact count would say so". So `try_publish` may only fail when the exact
@@ -679,7 +687,7 @@ fn per_subscriber_policy_override() {
 fn block_subscriber_with_lossy_others_loses_nothing() {
     let n = scaled(30, 20_000);
     let configs: &[(usize, usize)] = if cfg!(miri) {
-        &[(1, 1), (3, 2)]
+        &[(3, 2)]
     } else {
         &[(1, 1), (2, 1), (3, 2), (4, 4), (16, 4)]
     };

@@ -10,7 +10,6 @@
 //! Not under miri: there streams use crossbeam-epoch's global collector (see
 //! `shared::stream_collector`), whose own allocations and deferred garbage this allocator
 //! would count.
-#![cfg(not(miri))]
 
 mod common;
 

@@ -51,10 +51,20 @@ where
     let executions = StdArc::new(AtomicUsize::new(0));
     let counter = StdArc::clone(&executions);
     let started = Instant::now();
-    builder.check(move || {
-        counter.fetch_add(1, SeqCst);
-        f();
-    });
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        builder.check(move || {
+            counter.fetch_add(1, SeqCst);
+            f();
+        })
+    }));
+    if let Err(panic) = outcome {
+        println!(
+            "MODEL {name} FAILED in execution {} after {:.2} s (preemptions={preemptions})",
+            executions.load(SeqCst),
+            started.elapsed().as_secs_f64()
+        );
+        std::panic::resume_unwind(panic);
+    }
     println!(
         "MODEL {name} covers={covers} threads={threads} preemptions={preemptions} \
          executions={} seconds={:.2}",
@@ -308,16 +318,33 @@ pub fn drain_async(rx: &mut Subscriber<Ev>, first: u64) -> Tally {
     tally
 }
 
-/// The global allocator of every loom test binary: the system allocator, but freed memory
-/// is overwritten with `0xA5` first. A node freed under a reader then no longer holds a
-/// valid loom object handle or an intact `Ev`, so a use after free panics (loom's object
-/// lookup goes out of bounds, or `Ev::seq` fails) instead of silently reading stale data.
+/// The global allocator of every loom test binary: the system allocator, except that a
+/// freed small block (nodes, slot arrays, entries, payloads) is overwritten with `0xA5` and
+/// kept in a quarantine of the last [`QUARANTINE`] frees before it is really freed. A node
+/// freed under a reader then neither holds a valid loom object handle nor is reused for
+/// the next node (which would make a stale read look plausible), so a use after free
+/// panics (loom's object lookup goes out of bounds, or `Ev::seq` fails) instead of
+/// silently reading stale or recycled data. This is the "quarantining allocator" of
+/// RELIABILITY.md F3.
 pub struct PoisonOnFree;
 
+/// Largest block poisoned and quarantined; loom's own large buffers are freed directly.
 const POISON_MAX: usize = 1024;
+/// Frees delayed before the memory can be reused.
+const QUARANTINE: usize = 512;
 
-// SAFETY: forwards to `System`; the only addition writes within the block being freed,
-// which the caller hands over.
+struct Quarantine {
+    slots: [(usize, usize, usize); QUARANTINE],
+    next: usize,
+}
+
+static QUARANTINED: StdMutex<Quarantine> = StdMutex::new(Quarantine {
+    slots: [(0, 0, 0); QUARANTINE],
+    next: 0,
+});
+
+// SAFETY: forwards to `System`; a block handed to `dealloc` is written (within its size)
+// and freed later with its original layout, exactly once.
 unsafe impl GlobalAlloc for PoisonOnFree {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract, forwarded.
@@ -325,14 +352,30 @@ unsafe impl GlobalAlloc for PoisonOnFree {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // Small blocks only (nodes, slot arrays, payloads): loom's own large buffers are
-        // freed often and are not what we check.
-        if layout.size() <= POISON_MAX {
-            // SAFETY: `ptr` is a live block of `layout.size()` bytes owned by the caller.
-            unsafe { ptr::write_bytes(ptr, 0xA5, layout.size()) };
+        if layout.size() > POISON_MAX {
+            // SAFETY: the caller's contract, forwarded.
+            return unsafe { System.dealloc(ptr, layout) };
         }
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
+        // SAFETY: `ptr` is a live block of `layout.size()` bytes the caller hands over.
+        unsafe { ptr::write_bytes(ptr, 0xA5, layout.size()) };
+        // `std::sync::Mutex` does not allocate, so taking it here cannot recurse.
+        let mut q = QUARANTINED.lock().unwrap_or_else(|e| e.into_inner());
+        let i = q.next;
+        q.next = (i + 1) % QUARANTINE;
+        let (old, size, align) = std::mem::replace(
+            &mut q.slots[i],
+            (ptr as usize, layout.size(), layout.align()),
+        );
+        drop(q);
+        if old != 0 {
+            // SAFETY: quarantined by an earlier `dealloc` with this layout, freed once.
+            unsafe {
+                System.dealloc(
+                    old as *mut u8,
+                    Layout::from_size_align_unchecked(size, align),
+                )
+            };
+        }
     }
 }
 

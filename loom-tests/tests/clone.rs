@@ -6,7 +6,7 @@
 //! lossy clone must follow its source's moves and report the same `Lagged(n)`.
 
 use loom::thread;
-use loom_tests::{drain, model, seq, try_seq, Counts, Ev, Tally};
+use loom_tests::{drain, model, model_bounded, seq, try_seq, Counts, Ev, Tally};
 use tailcast::{Builder, LagPolicy, RecvError};
 
 /// Receives alternately from two Block cursors until both are closed (capacity 1 makes the
@@ -82,9 +82,10 @@ fn clone_block_mid_stream() {
     });
 }
 
-/// A Skip cursor cloned while the publisher may be lagging it: the clone copies the
-/// source's state under a pin, joins, then follows the source until it stands still. Both
-/// account for every event.
+/// A Skip cursor cloned (after at most one non-blocking receive) while the publisher may be
+/// lagging it: the clone copies the source's state and start word under a pin, joins,
+/// fences, then follows the source until it stands still; the publisher's scan fences and
+/// re-checks the registry. Both cursors account for every event.
 #[test]
 fn clone_skip_races_lag() {
     model("clone_skip_races_lag", "F8,F14,F3", 2, || {
@@ -102,7 +103,7 @@ fn clone_skip_races_lag() {
             }
         });
         let mut tally = Tally::from(0);
-        tally.observe(seq(rx.recv()));
+        tally.observe_try(try_seq(rx.try_recv()));
         let mut clone = rx.clone();
         let mut ctally = tally.clone();
         while tally.observe(seq(rx.recv())) {}
@@ -207,6 +208,45 @@ fn subscribe_races_leave() {
         assert_eq!(seq(late.recv()), Err(RecvError::Closed));
         reader.join().unwrap();
         drop(late);
+        counts.assert_all_dropped();
+    });
+}
+
+/// Extended (3 preemptions, minutes): the regression model for the use-after-free fixed in
+/// 9465a98. A Skip cursor is cloned while the publisher lags its source and defers the
+/// source's node `X`: the clone's entry is published naming `X`, the publisher's next scan
+/// loads that entry, the cloner corrects it and unpins, and two fresh epoch handles (more
+/// clones: a handle's first pin collects) advance the epoch far enough to free `X`. The
+/// old scan then read `X.start` through the stale pointer; loom fails with an out-of-bounds
+/// object index read from the poisoned, quarantined node. Needs all three preemptions:
+/// inside the clone between copy and join, after the join, and inside the scan.
+#[test]
+#[ignore = "extended: TAILCAST_LOOM_EXTENDED=1 bash loom-tests/run.sh"]
+fn clone_skip_stale_entry_deep() {
+    model_bounded("clone_skip_stale_entry_deep", "F3,F8", 2, 3, || {
+        let counts = Counts::new();
+        let (mut tx, mut rx) = Builder::new()
+            .capacity(1)
+            .chunk_len(1)
+            .lag_policy(LagPolicy::Skip)
+            .build::<Ev>()
+            .unwrap();
+        tx.publish(counts.ev(0));
+        let c = counts.clone();
+        let publisher = thread::spawn(move || {
+            tx.publish(c.ev(1));
+            // A free switch point between the two scans (not a preemption).
+            thread::yield_now();
+            tx.publish(c.ev(2));
+        });
+        let c1 = rx.clone();
+        let c2 = rx.clone();
+        let c3 = rx.clone();
+        publisher.join().unwrap();
+        let mut tally = Tally::from(0);
+        while tally.observe(seq(rx.recv())) {}
+        tally.assert_complete(3);
+        drop((rx, c1, c2, c3));
         counts.assert_all_dropped();
     });
 }

@@ -113,9 +113,9 @@ fn skip_lag_async() {
     });
 }
 
-/// A `Ref` (epoch-pinned borrow of a slot) held across a yield while the publisher lags
-/// the cursor off that node and retires it: the value must stay intact until the `Ref`
-/// is dropped.
+/// A lossy `Ref` or `Batch` (a hold on its node) kept across a yield while the publisher
+/// lags the cursor off that node and retires it: the value must stay intact until the
+/// borrow ends. Receives alternate between `recv_ref` and `recv_batch`.
 #[test]
 fn skip_ref_survives_lag() {
     model("skip_ref_survives_lag", "F3,F14,F7", 2, || {
@@ -128,15 +128,22 @@ fn skip_ref_survives_lag() {
             }
         });
         let mut tally = Tally::from(0);
-        loop {
-            let r = match rx.recv_ref() {
-                Ok(r) => {
+        for round in 0.. {
+            let r = if round % 2 == 0 {
+                rx.recv_ref().map(|r| {
                     let v = r.seq();
                     thread::yield_now();
                     assert_eq!(r.seq(), v);
-                    Ok(v)
-                }
-                Err(e) => Err(e),
+                    v
+                })
+            } else {
+                rx.recv_batch(1).map(|b| {
+                    assert_eq!(b.len(), 1);
+                    let v = b[0].seq();
+                    thread::yield_now();
+                    assert_eq!(b[0].seq(), v);
+                    v
+                })
             };
             if !tally.observe(r) {
                 break;
@@ -145,6 +152,44 @@ fn skip_ref_survives_lag() {
         tally.assert_complete(3);
         tally.note();
         publisher.join().unwrap();
+        drop(rx);
+        counts.assert_all_dropped();
+    });
+}
+
+/// A lossy `Ref` (a hold on its node, not an epoch pin) is taken, then the publisher keeps
+/// lagging the cursor on another thread while the reader drops the `Ref`: the `Ref`'s
+/// `unpark` races the deferred `retire_held` of its node (whoever is last frees it, once),
+/// and the nodes the cursor is moved off keep being reclaimed meanwhile, so the stream
+/// holds a bounded number of values (F7: a held pin would keep all of them).
+///
+/// The `Ref` is taken before the publisher thread starts: the reader's unpin then happens
+/// before the publisher's epoch checks. (Taken concurrently, loom may let the publisher
+/// read the reader's pinned epoch word forever, a weak-memory liveness artifact: C11 does
+/// not promise a store becomes visible within a finite execution.)
+#[test]
+fn skip_held_ref_vs_retire() {
+    model("skip_held_ref_vs_retire", "F7,F3,F4,F6", 2, || {
+        let counts = Counts::new();
+        let (mut tx, mut rx) = lossy(1, 1, LagPolicy::Skip);
+        tx.publish(counts.ev(0));
+        let r = rx.recv_ref().unwrap();
+        let c = counts.clone();
+        let publisher = thread::spawn(move || {
+            for i in 1..5 {
+                tx.publish(c.ev(i));
+                // The tail's value, the held node's, and one deferred node not yet past
+                // its two epochs.
+                let live = c.stored_live();
+                assert!(live <= 3, "{live} values retained after publish {i}");
+            }
+        });
+        assert_eq!(r.seq(), 0);
+        drop(r);
+        publisher.join().unwrap();
+        let tally = drain(&mut rx, 1);
+        tally.assert_complete(5);
+        tally.note();
         drop(rx);
         counts.assert_all_dropped();
     });
