@@ -7,8 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! rustup toolchain list | grep -q '^nightly'; then
-    echo "!!! ci/miri.sh: no nightly toolchain on this machine: MIRI SKIPPED !!!" >&2
-    exit 0
+    echo "== ci/miri.sh: installing the nightly toolchain (minimal profile)"
+    if ! rustup toolchain install nightly --profile minimal; then
+        echo "!!! ci/miri.sh: no nightly toolchain and it cannot be installed: MIRI SKIPPED !!!" >&2
+        exit 0
+    fi
 fi
 rustup component add --toolchain nightly miri rust-src >/dev/null
 cargo +nightly miri setup >/dev/null 2>&1 || cargo +nightly miri setup
