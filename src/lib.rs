@@ -45,7 +45,9 @@
 //! # Memory
 //!
 //! At most `capacity / chunk_len + 2` nodes are retained for the attached cursors, plus a
-//! pool of two recycled nodes. A dropped or evicted subscriber releases its nodes at once.
+//! pool of two recycled nodes. A dropped or evicted subscriber releases its nodes at once,
+//! except a node it may still have been reading, which is freed within a few nodes of
+//! further publishing (or when the stream ends).
 //! When the publisher and every subscriber are gone, nothing of the stream stays allocated.
 //!
 //! # Thread safety

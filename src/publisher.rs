@@ -285,6 +285,7 @@ impl<T> Publisher<T> {
             // Retire what every cursor passed. Scanning "as if writing the event just
             // written" lags or evicts nobody who is within the cap now.
             self.scan_for(self.next_seq - 1);
+            self.list.collect();
         }
     }
 

@@ -28,7 +28,7 @@ use crate::config::LagPolicy;
 use crate::node::{Node, NodePtr};
 use crate::registry::{Entry, State};
 use crate::shared::{EpochHandle, Shared};
-use crate::sync::{full_fence, Arc};
+use crate::sync::{full_fence, Arc, AtomicUsize, Ordering};
 
 /// Untainted retired nodes kept for reuse: enough for steady state (one node retired per
 /// node linked) without holding memory beyond the cap.
@@ -48,6 +48,9 @@ pub(crate) struct Reclaimer<T> {
     pool: Vec<NodePtr<T>>,
     chunk_len: usize,
     epoch: EpochHandle,
+    /// Nodes handed to the collector whose deferred retirement has not run yet. Only a
+    /// hint for when to push the collector (`collect`), so `Relaxed` throughout.
+    garbage: Arc<AtomicUsize>,
 }
 
 /// The outcome of scanning the cursors before writing event `t`.
@@ -68,6 +71,7 @@ impl<T> Reclaimer<T> {
             pool: Vec::new(),
             chunk_len,
             epoch,
+            garbage: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -234,16 +238,33 @@ impl<T> Reclaimer<T> {
         }
     }
 
+    /// Called once per node the publisher fills: while deferred nodes are still waiting
+    /// (a reader was pinned when they were retired), pin and flush once more, so they are
+    /// freed within a few nodes even if no subscriber pins again (only lossy cursors pin,
+    /// and they may all be gone).
+    pub(crate) fn collect(&mut self) {
+        if self.garbage.load(Ordering::Relaxed) > 0 {
+            self.epoch.pin().flush();
+        }
+    }
+
     #[cold]
     fn defer(&mut self, node: NodePtr<T>) {
         let ptr = SendNode(node.0);
+        let garbage = Arc::clone(&self.garbage);
+        garbage.fetch_add(1, Ordering::Relaxed);
         let guard = self.epoch.pin();
         // SAFETY: the node is unlinked from every entry (all passed or were moved off it),
         // so only readers pinned before now can still access it; the collector runs this
         // after they unpin. `retire_held` then frees it once no parked listener holds it.
         // The closure runs on a thread of this stream: the payload moves there only if
         // the handles (hence `T`) can.
-        unsafe { guard.defer_unchecked(move || Node::retire_held(ptr.into_inner())) };
+        unsafe {
+            guard.defer_unchecked(move || {
+                Node::retire_held(ptr.into_inner());
+                garbage.fetch_sub(1, Ordering::Relaxed);
+            })
+        };
     }
 
     /// The most recently appended node.
