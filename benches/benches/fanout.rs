@@ -1,30 +1,50 @@
-//! 1 publisher → N subscribers on OS threads, `u64` events, capacity 1024, side by side
-//! with peers. Every subscriber verifies the count and an order-sensitive checksum; a lost,
-//! duplicated or reordered event fails the bench loudly.
+//! 1 publisher → N subscribers on OS threads (N = 1, 2, 4, 8), `u64` events, capacity 1024,
+//! side by side with peers. Every subscriber verifies the count and an order-sensitive
+//! checksum; a lost, duplicated or reordered event panics the bench.
 //!
-//! `cargo bench -p tailcast-benches --bench fanout`
+//! ```text
+//! cargo bench -p tailcast-benches --bench fanout                 # everything (< 5 min)
+//! cargo bench -p tailcast-benches --bench fanout -- --quick      # a fast look
+//! cargo bench -p tailcast-benches --bench fanout -- 'fanout/tailcast'   # a filter
+//! ```
+//!
+//! Before criterion runs, the bench prints the heap allocations per event of each system in
+//! steady state (a counting global allocator; see `report_allocations`).
+//!
+//! Throughput is reported as published events per second (`Throughput::Elements(EVENTS)`);
+//! each of them is delivered N times. Every iteration includes spawning and joining the N
+//! reader threads (the same for every system); the `limit` line measures exactly that plus
+//! the checksum loop over a prefilled `Vec<u64>`, the ceiling no channel can beat.
 
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
+use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, SamplingMode, Throughput};
+use tailcast_benches::{checksum, verify, AllocWindow, CountingAlloc, Pacer, YieldWait};
 
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Events published per iteration.
 const EVENTS: u64 = 100_000;
 const CAPACITY: usize = 1024;
+const SUBSCRIBERS: [usize; 4] = [1, 2, 4, 8];
+/// The longest run: `report_allocations` uses 2 × EVENTS.
+const LIMIT_DATA: u64 = 2 * EVENTS;
 
-fn checksum(acc: u64, v: u64) -> u64 {
-    acc.wrapping_mul(31).wrapping_add(v)
-}
-
-fn expected() -> (u64, u64) {
-    (EVENTS, (0..EVENTS).fold(0, checksum))
-}
+/// A reader's result: (events received, checksum).
+type Tally = (u64, u64);
 
 /// Makes `subscribers` readers from `source`, drops `source` (so an unread original
 /// subscriber cannot hold the publisher back), runs the readers on threads, then
 /// `publish` (which must drop its sender to close the stream), and checks every reader's
 /// (count, checksum).
-fn run<S, R: FnOnce() -> (u64, u64) + Send + 'static>(
+fn run<S, R: FnOnce() -> Tally + Send + 'static>(
+    system: &str,
     subscribers: usize,
+    events: u64,
     source: S,
     mut make_reader: impl FnMut(&mut S) -> R,
     publish: impl FnOnce(),
@@ -35,42 +55,65 @@ fn run<S, R: FnOnce() -> (u64, u64) + Send + 'static>(
     let readers: Vec<_> = readers.into_iter().map(thread::spawn).collect();
     publish();
     for r in readers {
-        assert_eq!(
-            r.join().unwrap(),
-            expected(),
-            "lost, duplicated or reordered"
-        );
+        verify(system, r.join().unwrap(), events);
     }
 }
 
-fn tailcast_recv(n: usize) {
-    let (mut tx, rx) = tailcast::channel::<u64>(CAPACITY);
+/// Folds a stream of values into a (count, checksum) tally.
+#[inline]
+fn tally(mut next: impl FnMut() -> Option<u64>) -> Tally {
+    let (mut count, mut acc) = (0, 0);
+    while let Some(v) = next() {
+        acc = checksum(acc, v);
+        count += 1;
+    }
+    (count, acc)
+}
+
+fn tailcast_publish(mut tx: tailcast::Publisher<u64>, events: u64) -> impl FnOnce() {
+    move || {
+        for i in 0..events {
+            tx.publish(i);
+        }
+    }
+}
+
+fn tailcast_recv(n: usize, events: u64) {
+    let (tx, rx) = tailcast::channel::<u64>(CAPACITY);
     run(
+        "tailcast/recv",
         n,
+        events,
         rx,
         |rx| {
             let mut rx = rx.clone();
-            move || {
-                let (mut count, mut acc) = (0, 0);
-                while let Ok(v) = rx.recv() {
-                    acc = checksum(acc, v);
-                    count += 1;
-                }
-                (count, acc)
-            }
+            move || tally(|| rx.recv().ok())
         },
-        move || {
-            for i in 0..EVENTS {
-                tx.publish(i);
-            }
-        },
+        tailcast_publish(tx, events),
     );
 }
 
-fn tailcast_batch(n: usize) {
-    let (mut tx, rx) = tailcast::channel::<u64>(CAPACITY);
+fn tailcast_recv_ref(n: usize, events: u64) {
+    let (tx, rx) = tailcast::channel::<u64>(CAPACITY);
     run(
+        "tailcast/recv_ref",
         n,
+        events,
+        rx,
+        |rx| {
+            let mut rx = rx.clone();
+            move || tally(|| rx.recv_ref().ok().map(|r| *r))
+        },
+        tailcast_publish(tx, events),
+    );
+}
+
+fn tailcast_recv_batch(n: usize, events: u64) {
+    let (tx, rx) = tailcast::channel::<u64>(CAPACITY);
+    run(
+        "tailcast/recv_batch",
+        n,
+        events,
         rx,
         |rx| {
             let mut rx = rx.clone();
@@ -79,41 +122,34 @@ fn tailcast_batch(n: usize) {
                 while let Ok(batch) = rx.recv_batch(usize::MAX) {
                     for &v in batch.iter() {
                         acc = checksum(acc, v);
-                        count += 1;
                     }
+                    count += batch.len() as u64;
                 }
                 (count, acc)
             }
         },
-        move || {
-            for i in 0..EVENTS {
-                tx.publish(i);
-            }
-        },
+        tailcast_publish(tx, events),
     );
 }
 
-fn tokio_broadcast(n: usize) {
+fn tokio_broadcast(n: usize, events: u64) {
     let (tx, rx) = tokio::sync::broadcast::channel::<u64>(CAPACITY);
     run(
+        "tokio-broadcast",
         n,
+        events,
         rx,
         |rx| {
             let mut rx = rx.resubscribe();
-            move || {
-                let (mut count, mut acc) = (0, 0);
-                while let Ok(v) = rx.blocking_recv() {
-                    acc = checksum(acc, v);
-                    count += 1;
-                }
-                (count, acc)
-            }
+            // A `Lagged` ends the loop early and fails the count check.
+            move || tally(|| rx.blocking_recv().ok())
         },
         move || {
             // tokio's broadcast has no backpressure: the publisher must not overrun the
-            // ring, or receivers lag. Pace it on the receivers' progress.
-            for i in 0..EVENTS {
-                while tx.len() >= CAPACITY {
+            // ring, or receivers lag. Pace it on the receivers' progress (see `Pacer`).
+            let mut pacer = Pacer::new(CAPACITY);
+            for i in 0..events {
+                while !pacer.try_take(|| tx.len()) {
                     thread::yield_now();
                 }
                 tx.send(i).unwrap();
@@ -122,28 +158,63 @@ fn tokio_broadcast(n: usize) {
     );
 }
 
-fn crossbeam_fanout(n: usize) {
+fn async_broadcast(n: usize, events: u64) {
+    let (tx, rx) = async_broadcast::broadcast::<u64>(CAPACITY);
+    run(
+        "async-broadcast",
+        n,
+        events,
+        rx,
+        |rx| {
+            let mut rx = rx.clone();
+            move || tally(|| rx.recv_blocking().ok())
+        },
+        move || {
+            // Not in overflow mode: `broadcast_blocking` waits while the queue is full.
+            for i in 0..events {
+                tx.broadcast_blocking(i).unwrap();
+            }
+        },
+    );
+}
+
+fn bus_fanout(n: usize, events: u64) {
+    let mut bus = bus::Bus::<u64>::new(CAPACITY);
+    let mut readers: Vec<_> = (0..n).map(|_| bus.add_rx()).collect();
+    run(
+        "bus",
+        n,
+        events,
+        (),
+        |_| {
+            let mut rx = readers.pop().unwrap();
+            move || tally(|| rx.recv().ok())
+        },
+        move || {
+            for i in 0..events {
+                bus.broadcast(i);
+            }
+        },
+    );
+}
+
+fn crossbeam_fanout(n: usize, events: u64) {
     let channels: Vec<_> = (0..n)
         .map(|_| crossbeam_channel::bounded::<u64>(CAPACITY))
         .collect();
     let mut receivers: Vec<_> = channels.iter().map(|(_, r)| r.clone()).collect();
     let senders: Vec<_> = channels.into_iter().map(|(s, _)| s).collect();
     run(
+        "crossbeam-channel",
         n,
+        events,
         (),
         |_| {
             let rx = receivers.pop().unwrap();
-            move || {
-                let (mut count, mut acc) = (0, 0);
-                while let Ok(v) = rx.recv() {
-                    acc = checksum(acc, v);
-                    count += 1;
-                }
-                (count, acc)
-            }
+            move || tally(|| rx.recv().ok())
         },
         move || {
-            for i in 0..EVENTS {
+            for i in 0..events {
                 for s in &senders {
                     s.send(i).unwrap();
                 }
@@ -152,77 +223,189 @@ fn crossbeam_fanout(n: usize) {
     );
 }
 
-fn bus_fanout(n: usize) {
-    let mut bus = bus::Bus::<u64>::new(CAPACITY);
-    let mut readers: Vec<_> = (0..n).map(|_| bus.add_rx()).collect();
+/// A disruptor consumer's tally, reported when the processor thread drops it (after the
+/// producer's drop told it the last sequence).
+struct Report {
+    count: u64,
+    acc: u64,
+    to: mpsc::Sender<Tally>,
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        let _ = self.to.send((self.count, self.acc));
+    }
+}
+
+/// The disruptor (single producer, N independent consumers on the threads it spawns).
+///
+/// Wait strategy: [`YieldWait`] (yield between polls). Its `BusySpin` is unusable here:
+/// with more threads than cores (8 consumers + 1 producer on 2 cores) a spinning consumer
+/// holds a core the producer or the consumer it waits for needs, and throughput collapses.
+/// For the same reason the producer uses `try_publish` + `yield_now` rather than `publish`,
+/// whose wait for a full ring is an empty spin loop.
+fn disruptor_fanout(n: usize, events: u64) {
+    use disruptor::Producer as _;
+
+    let (report, results) = mpsc::channel();
+    let mut builder =
+        disruptor::build_single_producer(CAPACITY, || 0u64, YieldWait).with_multi_consumer();
+    for _ in 0..n {
+        let to = report.clone();
+        builder = builder.handle_events_and_state_with(
+            |s: &mut Report, e: &u64, _seq: disruptor::Sequence, _end: bool| {
+                s.acc = checksum(s.acc, *e);
+                s.count += 1;
+            },
+            move || Report {
+                count: 0,
+                acc: 0,
+                to,
+            },
+        );
+    }
+    drop(report);
+    let mut producer = builder.build();
+    for i in 0..events {
+        while producer.try_publish(|e| *e = i).is_err() {
+            thread::yield_now();
+        }
+    }
+    // Dropping the producer shuts the disruptor down and joins its consumer threads.
+    drop(producer);
+    let results: Vec<Tally> = results.iter().collect();
+    assert_eq!(results.len(), n, "disruptor: a consumer did not report");
+    for r in results {
+        verify("disruptor", r, events);
+    }
+}
+
+/// The prefilled data of `limit` (built once, before anything is measured or counted).
+fn limit_data() -> &'static Arc<Vec<u64>> {
+    static DATA: OnceLock<Arc<Vec<u64>>> = OnceLock::new();
+    DATA.get_or_init(|| Arc::new((0..LIMIT_DATA).collect()))
+}
+
+/// The ceiling: each reader thread folds a prefilled `Vec<u64>` (shared, built once).
+fn limit(n: usize, events: u64) {
+    let data = limit_data();
+    assert!(events <= data.len() as u64);
+    let len = events as usize;
     run(
+        "limit",
         n,
+        events,
         (),
         |_| {
-            let mut rx = readers.pop().unwrap();
+            let data = Arc::clone(data);
             move || {
-                let (mut count, mut acc) = (0, 0);
-                while let Ok(v) = rx.recv() {
-                    acc = checksum(acc, v);
-                    count += 1;
-                }
-                (count, acc)
+                let mut it = std::hint::black_box(&data[..len]).iter();
+                tally(|| it.next().copied())
             }
         },
-        move || {
-            for i in 0..EVENTS {
-                bus.broadcast(i);
-            }
-        },
+        || {},
     );
 }
 
-fn async_broadcast_blocking(n: usize) {
-    let (tx, rx) = async_broadcast::broadcast::<u64>(CAPACITY);
-    run(
-        n,
-        rx,
-        |rx| {
-            let mut rx = rx.clone();
-            move || {
-                let (mut count, mut acc) = (0, 0);
-                while let Ok(v) = rx.recv_blocking() {
-                    acc = checksum(acc, v);
-                    count += 1;
-                }
-                (count, acc)
-            }
-        },
-        move || {
-            for i in 0..EVENTS {
-                tx.broadcast_blocking(i).unwrap();
-            }
-        },
-    );
-}
+/// One system's run: N subscribers, `events` events, verified.
+type Run = fn(usize, u64);
 
-/// One system's run with N subscribers.
-type Run = fn(usize);
+const SYSTEMS: [(&str, Run); 9] = [
+    ("tailcast/recv", tailcast_recv),
+    ("tailcast/recv_ref", tailcast_recv_ref),
+    ("tailcast/recv_batch", tailcast_recv_batch),
+    ("tokio-broadcast/blocking_recv", tokio_broadcast),
+    ("async-broadcast/recv_blocking", async_broadcast),
+    ("bus/recv", bus_fanout),
+    ("crossbeam-channel/per-subscriber", crossbeam_fanout),
+    ("disruptor/yield", disruptor_fanout),
+    ("limit/prefilled-vec", limit),
+];
+
+/// Heap allocations per event in steady state, for each system with 1 and 4 subscribers.
+///
+/// Counts a run of 0 events (setup: stream, threads, first park, close, teardown) and a run
+/// of `E` events with the same N; `(run of E - run of 0) / E` is what the events cost. That
+/// includes allocations made to park or wake a reader (e.g. an `event-listener` 5
+/// `EventListener` is a `Box`), which belong to the steady state of a blocking reader but
+/// depend on how often it finds the stream empty: they vary run to run and with load.
+fn report_allocations() {
+    const E: u64 = 2 * EVENTS;
+    println!(
+        "heap allocations per event (counting allocator, all threads; (run of {E} events) - (run of 0 events), / {E})"
+    );
+    println!(
+        "{:<34} {:>4} {:>12} {:>12} {:>13}",
+        "system", "subs", "allocs/event", "bytes/event", "setup allocs"
+    );
+    for (name, f) in SYSTEMS {
+        for n in [1, 4] {
+            let count = |events| {
+                let w = AllocWindow::open();
+                f(n, events);
+                w.close()
+            };
+            let setup = count(0);
+            let run = count(E);
+            let per_event = (run.allocs as f64 - setup.allocs as f64) / E as f64;
+            let bytes = (run.alloc_bytes as f64 - setup.alloc_bytes as f64) / E as f64;
+            println!(
+                "{name:<34} {n:>4} {per_event:>12.4} {bytes:>12.2} {:>13}",
+                setup.allocs
+            );
+        }
+    }
+    // The same stream with no thread ever parking: what is left is the stream's own cost.
+    let (mut tx, mut rx) = tailcast::channel::<u64>(CAPACITY);
+    for i in 0..E {
+        tx.publish(i);
+        rx.try_recv().unwrap();
+    }
+    let w = AllocWindow::open();
+    for i in E..2 * E {
+        tx.publish(i);
+        assert_eq!(rx.try_recv(), Ok(i), "tailcast: same-thread reader");
+    }
+    let stats = w.close();
+    println!(
+        "{:<34} {:>4} {:>12.4} {:>12.2} {:>13}",
+        "tailcast/try_recv (same thread)",
+        1,
+        stats.allocs as f64 / E as f64,
+        stats.alloc_bytes as f64 / E as f64,
+        "-"
+    );
+    println!();
+}
 
 fn fanout(c: &mut Criterion) {
     let mut group = c.benchmark_group("fanout");
-    group.sample_size(10);
-    let systems: [(&str, Run); 6] = [
-        ("tailcast/recv", tailcast_recv),
-        ("tailcast/recv_batch", tailcast_batch),
-        ("tokio-broadcast/blocking_recv", tokio_broadcast),
-        ("async-broadcast/recv_blocking", async_broadcast_blocking),
-        ("bus/recv", bus_fanout),
-        ("crossbeam-channel/per-subscriber", crossbeam_fanout),
-    ];
-    for n in [1usize, 2, 4, 8] {
-        group.throughput(Throughput::Elements(EVENTS * n as u64));
-        for (name, f) in systems {
-            group.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| b.iter(|| f(n)));
+    // Kept short for a 2-core machine: 36 benchmarks in about 3 minutes. One iteration is
+    // 10^5 events (0.2 to 100 ms), so `Flat` sampling with 10 samples.
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(EVENTS));
+    for n in SUBSCRIBERS {
+        for (name, f) in SYSTEMS {
+            group.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
+                b.iter(|| f(n, EVENTS))
+            });
         }
     }
     group.finish();
 }
 
 criterion_group!(benches, fanout);
-criterion_main!(benches);
+
+fn main() {
+    limit_data();
+    // Only under `cargo bench` (criterion's own `--bench` flag), not `cargo test --benches`.
+    if std::env::args().any(|a| a == "--bench") {
+        report_allocations();
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
