@@ -23,7 +23,8 @@ export LOOM_MODEL_TIMEOUT="${LOOM_MODEL_TIMEOUT:-300}"
 # (in the texts: \n is a newline, \& a literal &)
 mutants=(
     "wake-no-fence~src/publisher.rs~full_fence();\n        if node.has_parked() {~if node.has_parked() {~wake_at_slot wake_at_boundary wake_async"
-    "park-no-fence~src/wait.rs~full_fence();\n        if self.has_news(node) {~if self.has_news(node) {~wake_at_slot wake_at_boundary wake_async"
+    "park-no-fence~src/wait.rs~full_fence();\n        if self.has_news(node) {\n            return true;~if self.has_news(node) {\n            return true;~wake_at_slot wake_at_boundary close_mid_node"
+    "async-park-no-fence~src/wait.rs~full_fence();\n        if self.has_news(node) {\n            return None;~if self.has_news(node) {\n            return None;~wake_async close_async"
     "publish-relaxed~src/node.rs~self.len.store(len, Ordering::Release);~self.len.store(len, Ordering::Relaxed);~observe_try_recv_chunk1 observe_ref_batch_chunk2"
     "leave-start-relaxed~src/registry.rs~self.word.start.store(start, Ordering::Release);~self.word.start.store(start, Ordering::Relaxed);~drop_race_block last_cursor_leaves_node observe_try_recv_chunk1 observe_ref_batch_chunk2 block_cap1_chunk1"
     "advance-no-wake~src/subscriber.rs~if !self.is_lossy() {\n            self.shared.wake_publisher();~if false {\n            self.shared.wake_publisher();~block_cap1_chunk1 block_cap2_chunk2 block_publish_async"

@@ -222,8 +222,15 @@ impl<T> Node<T> {
         listener
     }
 
-    /// Takes a hold without a listener (a lossy `Ref`/`Batch` borrowing the node). The
-    /// caller is pinned and saw its entry on this node, so a retirement sees the hold.
+    /// The event subscribers parked on this node listen to (for a listener on the
+    /// caller's stack; the caller then takes a hold with [`Node::hold`]).
+    pub(crate) fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// Takes a hold without a listener of its own (a lossy `Ref`/`Batch` borrowing the
+    /// node, or a blocking wait whose listener is on its stack). The caller is pinned (or
+    /// Block) and saw its entry on this node, so a retirement sees the hold.
     pub(crate) fn hold(&self) {
         // AcqRel: as in `park`.
         self.parked.fetch_add(HOLD, Ordering::AcqRel);

@@ -59,8 +59,9 @@ pub(crate) struct NodeHold<T>(NodePtr<T>);
 impl<T> NodeHold<T> {
     /// # Safety
     ///
-    /// The caller is pinned and has just seen its entry on `node` (so the node is live and
-    /// any retirement will see the hold).
+    /// The caller's entry is on `node`, and the caller is either a Block cursor (only it
+    /// moves its entry) or pinned since before it saw the entry there: the node is live and
+    /// any retirement will see the hold.
     pub(crate) unsafe fn take(node: NodePtr<T>) -> Self {
         // SAFETY: the node is live (caller's contract).
         unsafe { node.as_ref() }.hold();

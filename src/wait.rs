@@ -18,10 +18,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use event_listener::{EventListener, Listener};
+use event_listener::{listener, EventListener, Listener};
 
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::node::{Node, NodePtr};
+use crate::refs::NodeHold;
 use crate::publisher::Publisher;
 use crate::subscriber::Subscriber;
 use crate::sync::full_fence;
@@ -82,11 +83,29 @@ impl<T> Subscriber<T> {
     }
 
     /// Blocks until the current node changes or `deadline` passes. `false` on timeout.
+    ///
+    /// The same handshake as [`prepare_park`](Subscriber::prepare_park), with the listener
+    /// on this stack frame instead of the heap: a blocking wait allocates nothing.
     pub(crate) fn park(&mut self, deadline: Option<Instant>) -> bool {
-        let Some(mut parked) = self.prepare_park() else {
+        let pin = self.pin();
+        if self.is_detached() || (self.is_lossy() && self.entry_state().is_tagged()) {
             return true;
-        };
-        let listener = parked.listener.take().expect("a fresh registration");
+        }
+        // SAFETY: `node` is live: Block by the invariants; lossy because we are pinned
+        // and saw our entry still on it. From the hold below on, the hold keeps it.
+        let node = unsafe { self.node.as_ref() };
+        // Declared before the listener, so dropped after it: the listener points into the
+        // node's event, which the hold keeps allocated.
+        let _hold: NodeHold<T>;
+        listener!(node.event() => listener);
+        // SAFETY: pinned (lossy) or Block, and our entry is on `node` (checked above).
+        _hold = unsafe { NodeHold::take(self.node) };
+        drop(pin);
+        // Store-load barrier: pairs with the fence in `Publisher::wake` / `Shared::close`.
+        full_fence();
+        if self.has_news(node) {
+            return true;
+        }
         match deadline {
             None => {
                 listener.wait();
