@@ -26,6 +26,8 @@ pub(crate) struct Shared<T> {
     space: Event,
     collector: Collector,
     leftover: Mutex<Vec<NodePtr<T>>>,
+    /// Cores available to the process when the stream was made (at least 1).
+    cores: usize,
 }
 
 impl<T> Shared<T> {
@@ -38,7 +40,16 @@ impl<T> Shared<T> {
             space: Event::new(),
             collector: stream_collector(),
             leftover: Mutex::new(Vec::new()),
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
         }
+    }
+
+    /// Whether a waiting subscriber may yield a little before parking: only while the
+    /// publisher and every subscriber can each have a core. With more threads than cores,
+    /// yielding takes time from the publisher and parking at once is faster (measured in
+    /// the `fanout` bench).
+    pub(crate) fn may_yield(&self) -> bool {
+        self.registry.attached() < self.cores
     }
 
     /// Acquire: pairs with the `Release` in [`Shared::close`]; every event published

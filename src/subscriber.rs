@@ -8,7 +8,7 @@ use crate::node::NodePtr;
 use crate::refs::{Batch, NodeHold, Ref};
 use crate::registry::{Entry, State};
 use crate::shared::{EpochHandle, Shared};
-use crate::sync::{full_fence, Arc};
+use crate::sync::{full_fence, Arc, Backoff};
 
 /// A cursor over the stream: receives every event published after it was created, in
 /// order, at its own pace.
@@ -141,10 +141,13 @@ impl<T> Subscriber<T> {
     where
         T: Clone,
     {
+        let backoff = Backoff::new(self.shared.may_yield());
         loop {
             match self.try_recv() {
                 Err(TryRecvError::Empty) => {
-                    self.park(None);
+                    if !backoff.snooze() {
+                        self.park(None);
+                    }
                 }
                 other => return other.map_err(expect_not_empty),
             }
@@ -204,6 +207,7 @@ impl<T> Subscriber<T> {
 
     /// Blocks until an event is readable (without consuming it), or an error is due.
     fn wait_readable(&mut self) -> Result<(), RecvError> {
+        let backoff = Backoff::new(self.shared.may_yield());
         loop {
             let _pin = self.pin();
             match self.poll_slot() {
@@ -212,7 +216,9 @@ impl<T> Subscriber<T> {
                 Err(e) => return Err(expect_not_empty(e)),
             }
             drop(_pin);
-            self.park(None);
+            if !backoff.snooze() {
+                self.park(None);
+            }
         }
     }
 
