@@ -22,8 +22,8 @@ use event_listener::{listener, EventListener, Listener};
 
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::node::{Node, NodePtr};
-use crate::refs::NodeHold;
 use crate::publisher::Publisher;
+use crate::refs::NodeHold;
 use crate::subscriber::Subscriber;
 use crate::sync::full_fence;
 
