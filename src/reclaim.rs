@@ -254,11 +254,12 @@ impl<T> Reclaimer<T> {
         let garbage = Arc::clone(&self.garbage);
         garbage.fetch_add(1, Ordering::Relaxed);
         let guard = self.epoch.pin();
-        // SAFETY: the node is unlinked from every entry (all passed or were moved off it),
-        // so only readers pinned before now can still access it; the collector runs this
-        // after they unpin. `retire_held` then frees it once no parked listener holds it.
-        // The closure runs on a thread of this stream: the payload moves there only if
-        // the handles (hence `T`) can.
+        // The node is unlinked from every entry (all passed or were moved off it), so only
+        // readers pinned before now can still access it; the collector runs the closure
+        // after they unpin, on a thread of this stream (the payload moves there only if the
+        // handles, hence `T`, can). `retire_held` then frees it once no holder remains.
+        // SAFETY: as argued above: unlinked, freed only after every earlier pin, and only
+        // once (by `retire_held` or the last holder).
         unsafe {
             guard.defer_unchecked(move || {
                 Node::retire_held(ptr.into_inner());
