@@ -90,11 +90,15 @@ impl<T> Reclaimer<T> {
         node
     }
 
-    /// The retained node whose slot 0 is event `start` (a multiple of `chunk_len`).
+    /// The retained node whose slot 0 is event `start` (a multiple of `chunk_len`), or the
+    /// oldest retained node if `start` was already retired (every attached cursor had
+    /// passed it; a cursor cloned meanwhile joins with its source's older start word, and
+    /// its source is past that node too). Found by the stress test under miri: a lag
+    /// target before the oldest retained node.
     fn node_at(&self, start: u64) -> NodePtr<T> {
         // SAFETY: retained nodes are allocated; only this reclaimer frees them.
         let front = unsafe { self.nodes[0].as_ref() }.start();
-        self.nodes[((start - front) / self.chunk_len as u64) as usize]
+        self.nodes[(start.saturating_sub(front) / self.chunk_len as u64) as usize]
     }
 
     /// Scans every cursor before event `t` is written: reports whether a Block cursor is
