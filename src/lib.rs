@@ -55,6 +55,84 @@
 //! `Publisher<T>` and `Subscriber<T>` are `Send` and `Sync` when `T: Send + Sync`:
 //! subscribers on several threads read the same `&T` (and clone it).
 //!
+//! `Sync` is required, not only `Send`, because every subscriber reads the one stored
+//! value: two threads cloning a `Cell` (or any `!Sync` value) through `&T` at once would be
+//! a data race (tokio's RUSTSEC-2025-0023 was this bug). A `!Sync` payload is therefore
+//! rejected wherever a handle or a borrowed event could reach a second thread. Each
+//! of the following fails to compile with `T = Cell<u32>`, and compiles with `T = u32`:
+//!
+//! ```compile_fail,E0277
+//! // A subscriber moved to another thread, the other one kept here.
+//! let (_tx, mut rx) = tailcast::channel::<std::cell::Cell<u32>>(8);
+//! let mut other = rx.clone();
+//! std::thread::spawn(move || other.try_recv());
+//! let _ = rx.try_recv();
+//! ```
+//!
+//! ```compile_fail,E0277
+//! // The publisher moved away: it could subscribe there while a subscriber stays here.
+//! let (tx, _rx) = tailcast::channel::<std::cell::Cell<u32>>(8);
+//! std::thread::spawn(move || drop(tx.subscribe()));
+//! ```
+//!
+//! ```compile_fail,E0277
+//! // A subscriber shared by reference (`Subscriber: Sync`), cloned on another thread.
+//! let (_tx, rx) = tailcast::channel::<std::cell::Cell<u32>>(8);
+//! std::thread::scope(|s| {
+//!     s.spawn(|| drop(rx.clone()));
+//! });
+//! ```
+//!
+//! ```compile_fail,E0277
+//! // A borrowed event (`&Cell<u32>` inside) sent to another thread.
+//! let (mut tx, mut rx) = tailcast::channel::<std::cell::Cell<u32>>(8);
+//! tx.publish(std::cell::Cell::new(1));
+//! let event = rx.recv_ref().unwrap();
+//! std::thread::scope(|s| {
+//!     s.spawn(move || event.get());
+//! });
+//! ```
+//!
+//! ```compile_fail,E0277
+//! // A borrowed batch sent to another thread.
+//! let (mut tx, mut rx) = tailcast::channel::<std::cell::Cell<u32>>(8);
+//! tx.publish(std::cell::Cell::new(1));
+//! let batch = rx.recv_batch(8).unwrap();
+//! std::thread::scope(|s| {
+//!     s.spawn(move || batch[0].get());
+//! });
+//! ```
+//!
+//! The same five with a `Send + Sync` payload compile and run, and a `!Sync` payload is
+//! fine on one thread:
+//!
+//! ```
+//! use std::cell::Cell;
+//!
+//! let (tx, rx) = tailcast::channel::<u32>(8);
+//! let mut other = rx.clone();
+//! std::thread::spawn(move || other.try_recv()).join().unwrap().unwrap_err();
+//! std::thread::spawn(move || drop(tx.subscribe())).join().unwrap();
+//! std::thread::scope(|s| {
+//!     s.spawn(|| drop(rx.clone()));
+//! });
+//! let (mut tx, mut rx) = tailcast::channel::<u32>(8);
+//! tx.publish(1);
+//! let event = rx.recv_ref().unwrap();
+//! std::thread::scope(|s| {
+//!     s.spawn(move || assert_eq!(*event, 1));
+//! });
+//! tx.publish(2);
+//! let batch = rx.recv_batch(8).unwrap();
+//! std::thread::scope(|s| {
+//!     s.spawn(move || assert_eq!(batch[0], 2));
+//! });
+//!
+//! let (mut tx, mut rx) = tailcast::channel::<Cell<u32>>(8);
+//! tx.publish(Cell::new(3));
+//! assert_eq!(rx.recv().unwrap().get(), 3);
+//! ```
+//!
 //! # Progress
 //!
 //! `publish` is wait-free when no `Block` subscriber is `capacity` behind, apart from one

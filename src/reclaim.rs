@@ -223,11 +223,14 @@ impl<T> Reclaimer<T> {
                 // A lossy `Ref`/`Batch` that ended the node still holds it while its
                 // cursor moves on: the holder's release frees it.
             } else if self.pool.len() < POOL {
+                // Pooled before the reset, so a value whose `Drop` panics leaks the rest of
+                // its node's values but not the node: `push_new` resets a pooled node again
+                // (with `len` already 0) and the stream's end frees it (F10).
+                self.pool.push(front);
                 // SAFETY: untainted, every cursor passed it voluntarily and no hold
                 // remains: unreachable. Dropping the values now frees the payloads' memory
                 // at once. (`reset` clears the retired mark.)
                 unsafe { node.reset(0) };
-                self.pool.push(front);
             } else {
                 // SAFETY: as above.
                 unsafe { Node::free(front.0) };

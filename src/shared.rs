@@ -121,12 +121,28 @@ fn stream_collector() -> Collector {
 
 impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
-        let nodes = std::mem::take(&mut *lock(&self.leftover));
-        for node in nodes {
-            // SAFETY: the last handle is gone: nothing else can reach the retained nodes,
-            // and each is listed once. Iterative, so a long chain cannot overflow the stack.
-            unsafe { Node::free(node.0) };
+        /// The nodes not freed yet; each is yielded once.
+        struct Rest<T>(std::vec::IntoIter<NodePtr<T>>);
+        impl<T> Rest<T> {
+            fn free_all(&mut self) {
+                for node in self.0.by_ref() {
+                    // SAFETY: the last handle is gone: nothing else can reach the retained
+                    // nodes, and each is listed once (the iterator yields it once).
+                    // Iterative, so a long chain cannot overflow the stack.
+                    unsafe { Node::free(node.0) };
+                }
+            }
         }
+        impl<T> Drop for Rest<T> {
+            /// Runs only if a value's `Drop` panicked in `free_all` (otherwise nothing is
+            /// left): frees the later nodes, so one panicking value does not leak them all
+            /// (F10). A second panic aborts, as in `Vec`'s drop.
+            fn drop(&mut self) {
+                self.free_all();
+            }
+        }
+        let mut rest = Rest(std::mem::take(&mut *lock(&self.leftover)).into_iter());
+        rest.free_all();
         // `collector` drops after this body and runs every deferred free.
     }
 }
@@ -160,6 +176,12 @@ impl EpochHandle {
     #[inline]
     pub(crate) fn pin(&mut self) -> Guard {
         self.0.pin()
+    }
+
+    /// Whether a `Guard` of this handle is alive (for debug assertions: never while
+    /// parked, F7).
+    pub(crate) fn is_pinned(&self) -> bool {
+        self.0.is_pinned()
     }
 }
 

@@ -285,6 +285,13 @@ impl<T> Subscriber<T> {
         self.entry.load()
     }
 
+    /// Whether this cursor's epoch handle is pinned (lossy policies; Block never pins).
+    /// A cursor must never wait pinned: a pin held while parked would stop the stream's
+    /// epoch and with it every deferred free (RELIABILITY.md F7).
+    pub(crate) fn is_pinned(&self) -> bool {
+        self.epoch.as_ref().is_some_and(EpochHandle::is_pinned)
+    }
+
     /// An epoch pin for the lossy policies; `None` for Block, which needs none.
     #[inline]
     pub(crate) fn pin(&mut self) -> Option<Guard> {

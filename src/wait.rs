@@ -66,6 +66,8 @@ impl<T> Subscriber<T> {
         };
         // The hold now keeps the node allocated.
         drop(pin);
+        // Never wait pinned (F7): the future may stay pending indefinitely.
+        debug_assert!(!self.is_pinned(), "a subscriber parks while pinned");
         // Store-load barrier: pairs with the fence in `Publisher::wake` / `Shared::close`.
         full_fence();
         if self.has_news(node) {
@@ -101,6 +103,9 @@ impl<T> Subscriber<T> {
         // SAFETY: pinned (lossy) or Block, and our entry is on `node` (checked above).
         _hold = unsafe { NodeHold::take(self.node) };
         drop(pin);
+        // Never wait pinned (F7): a pin held while parked stops the stream's epoch, and
+        // with it every deferred free, for as long as the wait lasts.
+        debug_assert!(!self.is_pinned(), "a subscriber parks while pinned");
         // Store-load barrier: pairs with the fence in `Publisher::wake` / `Shared::close`.
         full_fence();
         if self.has_news(node) {

@@ -16,7 +16,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use common::scaled;
-use tailcast::{Builder, Full, LagPolicy, Publisher, Subscriber, TryRecvError};
+use tailcast::{Full, LagPolicy, Publisher, Subscriber, TryRecvError};
 
 // ---------------------------------------------------------------------------------------
 // The counting allocator
@@ -98,16 +98,7 @@ fn live() -> isize {
 /// never freed per-thread state of the dependencies (arc-swap's debt node) exists before
 /// a baseline is taken.
 fn warm_up() {
-    for policy in [LagPolicy::Block, LagPolicy::Skip, LagPolicy::Disconnect] {
-        let (mut tx, mut rx) = stream::<u64>(4, 2, policy);
-        let mut other = tx.subscribe_with(LagPolicy::Skip);
-        for i in 0..16 {
-            let _ = tx.try_publish(i);
-            let _ = rx.try_recv();
-        }
-        let _ = other.try_recv();
-        drop((tx, rx, other));
-    }
+    common::exercise_every_policy();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -122,12 +113,7 @@ fn payload(i: u64) -> Payload {
 }
 
 fn stream<T>(cap: usize, len: usize, policy: LagPolicy) -> (Publisher<T>, Subscriber<T>) {
-    Builder::new()
-        .capacity(cap)
-        .chunk_len(len)
-        .lag_policy(policy)
-        .build()
-        .expect("valid configuration")
+    common::built(cap, len, policy)
 }
 
 /// Generous per-node bookkeeping on top of the slots (the node header is well under this).

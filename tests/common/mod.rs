@@ -17,6 +17,58 @@ pub(crate) fn scaled(small: u64, large: u64) -> u64 {
     }
 }
 
+/// A stream with these settings; the tests only pass valid ones.
+pub(crate) fn built<T>(
+    cap: usize,
+    len: usize,
+    policy: tailcast::LagPolicy,
+) -> (tailcast::Publisher<T>, Subscriber<T>) {
+    tailcast::Builder::new()
+        .capacity(cap)
+        .chunk_len(len)
+        .lag_policy(policy)
+        .build()
+        .expect("valid configuration")
+}
+
+/// Runs a throw-away stream of each policy (with a second, Skip, subscriber) through
+/// publish, receive, lag and drop, so that lazily allocated, never freed per-thread state
+/// of the dependencies (arc-swap's debt node) exists before a memory baseline is taken.
+pub(crate) fn exercise_every_policy() {
+    use tailcast::LagPolicy;
+    for policy in [LagPolicy::Block, LagPolicy::Skip, LagPolicy::Disconnect] {
+        let (mut tx, mut rx) = built::<u64>(4, 2, policy);
+        let mut other = tx.subscribe_with(LagPolicy::Skip);
+        for i in 0..16 {
+            let _ = tx.try_publish(i);
+            let _ = rx.try_recv();
+        }
+        let _ = other.try_recv();
+        drop((tx, rx, other));
+    }
+}
+
+/// Keeps the panics whose message contains `needle` quiet (once per test binary): the
+/// default hook would print them and, with `RUST_BACKTRACE` set, capture a backtrace
+/// (tens of seconds under miri, and symbol caches that count as a test's memory). Any
+/// other panic still goes to the default hook.
+pub(crate) fn silence_panics_containing(needle: &'static str) {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied());
+            if !message.is_some_and(|m| m.contains(needle)) {
+                default(info);
+            }
+        }));
+    });
+}
+
 /// A xorshift64* generator: deterministic, seedable, dependency-free.
 #[derive(Debug, Clone)]
 pub(crate) struct Rng(u64);
@@ -198,5 +250,218 @@ pub(crate) fn drain_values(rx: &mut Subscriber<u64>) -> Vec<u64> {
             Err(TryRecvError::Empty | TryRecvError::Closed) => return out,
             Err(e) => panic!("unexpected {e:?} after {} values", out.len()),
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A global counting allocator for tests that span threads
+// ---------------------------------------------------------------------------------------
+
+/// Counts the live bytes allocated by *tracked* threads (see [`track_this_thread`]), across
+/// all of them, so a stream built on one thread, grown by a publisher on another and freed
+/// on a third is measured as one. Each block carries a prefix recording whether a tracked
+/// thread allocated it, and its free is counted wherever it happens; blocks of untracked
+/// threads (the test harness's own, a thread's start-up before it opts in) are ignored, so
+/// their bookkeeping does not disturb the numbers.
+///
+/// Not installed here: a test binary opts in with
+/// `#[global_allocator] static A: common::TrackingAlloc = common::TrackingAlloc;`, and runs
+/// its measuring tests one at a time ([`serial`]).
+#[derive(Debug)]
+pub(crate) struct TrackingAlloc;
+
+static TRACKED_LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+thread_local! {
+    static TRACKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The prefix before each block: at least 16 bytes and the block's alignment, so the block
+/// stays aligned; its first byte is 1 if a tracked thread allocated the block.
+fn prefix(layout: std::alloc::Layout) -> usize {
+    layout.align().max(16)
+}
+
+/// The layout of a block of `size` bytes with its prefix.
+fn with_prefix(layout: std::alloc::Layout, size: usize) -> std::alloc::Layout {
+    std::alloc::Layout::from_size_align(size + prefix(layout), layout.align())
+        .expect("layout with prefix")
+}
+
+fn this_thread_tracked() -> bool {
+    // `try_with`: the thread-local may already be gone while the thread exits.
+    TRACKED.try_with(std::cell::Cell::get).unwrap_or(false)
+}
+
+impl TrackingAlloc {
+    /// Marks a fresh block (`base` from `System`) and returns the caller's pointer.
+    ///
+    /// # Safety
+    ///
+    /// `base` is null or a block of `with_prefix(layout, layout.size())`.
+    unsafe fn finish(base: *mut u8, layout: std::alloc::Layout) -> *mut u8 {
+        if base.is_null() {
+            return base;
+        }
+        let tracked = this_thread_tracked();
+        if tracked {
+            TRACKED_LIVE.fetch_add(layout.size() as isize, Ordering::SeqCst);
+        }
+        // SAFETY: the block starts with `prefix(layout)` bytes of our own.
+        unsafe {
+            base.write(u8::from(tracked));
+            base.add(prefix(layout))
+        }
+    }
+}
+
+// SAFETY: every block is a `System` block with a prefix of our own before the caller's
+// part; the caller's part has the requested size and alignment (the prefix is a multiple
+// of the alignment). The bookkeeping allocates nothing.
+unsafe impl std::alloc::GlobalAlloc for TrackingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: a non-zero size (the prefix); the result is marked by `finish`.
+        unsafe {
+            Self::finish(
+                std::alloc::System.alloc(with_prefix(layout, layout.size())),
+                layout,
+            )
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: as in `alloc`.
+        unsafe {
+            Self::finish(
+                std::alloc::System.alloc_zeroed(with_prefix(layout, layout.size())),
+                layout,
+            )
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `alloc`/`realloc` with this layout: its prefix is before it.
+        let base = unsafe { ptr.sub(prefix(layout)) };
+        // SAFETY: the prefix's first byte was written by `finish`.
+        if unsafe { base.read() } == 1 {
+            TRACKED_LIVE.fetch_sub(layout.size() as isize, Ordering::SeqCst);
+        }
+        // SAFETY: the block as `System` allocated it.
+        unsafe { std::alloc::System.dealloc(base, with_prefix(layout, layout.size())) };
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as in `dealloc`; the prefix moves with the block.
+        unsafe {
+            let base = ptr.sub(prefix(layout));
+            let tracked = base.read() == 1;
+            let new = std::alloc::System.realloc(
+                base,
+                with_prefix(layout, layout.size()),
+                new_size + prefix(layout),
+            );
+            if new.is_null() {
+                return new;
+            }
+            if tracked {
+                TRACKED_LIVE
+                    .fetch_add(new_size as isize - layout.size() as isize, Ordering::SeqCst);
+            }
+            new.add(prefix(layout))
+        }
+    }
+}
+
+/// Counts this thread's allocations in [`tracked_live`] until the guard drops. Declare it
+/// after [`serial`]'s guard, so this thread stops counting before the next test starts
+/// (the harness's own work on this thread after the test would count otherwise).
+#[must_use = "the thread is tracked until the guard drops"]
+pub(crate) fn track_this_thread() -> Tracking {
+    TRACKED.with(|t| t.set(true));
+    Tracking(())
+}
+
+/// See [`track_this_thread`].
+#[derive(Debug)]
+pub(crate) struct Tracking(());
+
+impl Drop for Tracking {
+    fn drop(&mut self) {
+        TRACKED.with(|t| t.set(false));
+    }
+}
+
+/// Runs `f` with this thread's allocations not counted (a blocking channel receive
+/// allocates a per-thread context that lives as long as the thread).
+pub(crate) fn untracked<R>(f: impl FnOnce() -> R) -> R {
+    let was = this_thread_tracked();
+    TRACKED.with(|t| t.set(false));
+    let r = f();
+    TRACKED.with(|t| t.set(was));
+    r
+}
+
+/// Bytes allocated minus bytes freed by tracked threads (only meaningful with
+/// [`TrackingAlloc`] installed).
+pub(crate) fn tracked_live() -> isize {
+    TRACKED_LIVE.load(Ordering::SeqCst)
+}
+
+/// Serializes the tests of one binary that measure process-wide state.
+pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Waits until the thread named `name` (at most 15 bytes: Linux truncates thread names) is
+/// asleep in the kernel (state `S` in `/proc/self/task/*/stat`), polling with `yield_now`;
+/// panics after 10 s. Returns `false` without waiting where this cannot be observed (not
+/// Linux, or miri).
+pub(crate) fn wait_until_asleep(name: &str) -> bool {
+    if cfg!(miri) || !cfg!(target_os = "linux") {
+        return false;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+            for task in tasks.flatten() {
+                let path = task.path();
+                let named = std::fs::read_to_string(path.join("comm"))
+                    .is_ok_and(|comm| comm.trim_end() == name);
+                if !named {
+                    continue;
+                }
+                // `pid (comm) S ...`: the state follows the last `)`.
+                let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+                if let Some(i) = stat.rfind(") ") {
+                    if stat[i + 2..].starts_with('S') {
+                        return true;
+                    }
+                }
+            }
+        }
+        std::thread::yield_now();
+    }
+    panic!("thread {name:?} did not fall asleep within 10 s");
+}
+
+/// Runs a future to completion on this thread (std only: parks until woken).
+pub(crate) fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
     }
 }
