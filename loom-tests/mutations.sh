@@ -10,13 +10,17 @@
 # Not planted: a Relaxed `next` link is an equivalent mutant (a reader follows `next` only
 # after an Acquire load of `len == chunk_len`, which the link precedes: edge 2).
 #
-# Environment: MUTANT_DIR (scratch copy, default target/mutants/src), LOOM_MODEL_TIMEOUT
-# (per model, default 300 s: a lost wake-up shows as a loom deadlock, not a hang).
+# Environment: MUTANT_DIR (scratch copy, default target/mutants/src), MUTANT_OUT (build
+# dir and logs, default target/mutants), LOOM_MODEL_TIMEOUT (per model, default 300 s: a
+# lost wake-up shows as a loom deadlock, not a hang).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-work="${MUTANT_DIR:-$root/target/mutants/src}"
-export LOOM_TARGET_DIR="$root/target/mutants/build"
+out="${MUTANT_OUT:-$root/target/mutants}"
+work="${MUTANT_DIR:-$out/src}"
+mkdir -p "$out"
+export LOOM_TARGET_DIR="$out/build"
+unset LOOM_MAX_DURATION # a capped search would count as a pass
 export LOOM_MODEL_TIMEOUT="${LOOM_MODEL_TIMEOUT:-300}"
 
 # name ~ file ~ exact text to find ~ replacement ~ models expected to catch it
@@ -26,7 +30,7 @@ mutants=(
     "park-no-fence~src/wait.rs~full_fence();\n        if self.has_news(node) {\n            return true;~if self.has_news(node) {\n            return true;~wake_at_slot wake_at_boundary close_mid_node"
     "async-park-no-fence~src/wait.rs~full_fence();\n        if self.has_news(node) {\n            return None;~if self.has_news(node) {\n            return None;~wake_async close_async"
     "publish-relaxed~src/node.rs~self.len.store(len, Ordering::Release);~self.len.store(len, Ordering::Relaxed);~observe_try_recv_chunk1 observe_ref_batch_chunk2"
-    "leave-start-relaxed~src/registry.rs~self.word.start.store(start, Ordering::Release);~self.word.start.store(start, Ordering::Relaxed);~drop_race_block last_cursor_leaves_node observe_try_recv_chunk1 observe_ref_batch_chunk2 block_cap1_chunk1"
+    "leave-start-relaxed~src/registry.rs~self.word.start.store(start, Ordering::Release);~self.word.start.store(start, Ordering::Relaxed);~leave_node_vs_retire drop_race_block block_cap1_chunk1"
     "advance-no-wake~src/subscriber.rs~if !self.is_lossy() {\n            self.shared.wake_publisher();~if false {\n            self.shared.wake_publisher();~block_cap1_chunk1 block_cap2_chunk2 block_publish_async"
     "drop-no-wake~src/subscriber.rs~// We may have been the cursor the publisher waits for.\n        self.shared.wake_publisher();~// (mutant: no wake-up)~block_subscriber_drop_wakes_publisher block_subscriber_drop_wakes_publish_async"
     "close-no-fence~src/shared.rs~full_fence();\n        if tail.has_parked() {~if tail.has_parked() {~close_empty close_mid_node close_async close_wakes_every_waiter"
@@ -69,19 +73,19 @@ EOF
         continue
     fi
     # shellcheck disable=SC2086
-    if (cd "$work" && bash loom-tests/run.sh $models) >"$root/target/mutants/$name.log" 2>&1; then
+    if (cd "$work" && bash loom-tests/run.sh $models) >"$out/$name.log" 2>&1; then
         results+=("$(printf '%-18s MISSED by: %s' "$name" "$models")")
         status=1
-    elif ! grep -q '^== loom summary' "$root/target/mutants/$name.log"; then
+    elif ! grep -q '^== loom summary' "$out/$name.log"; then
         results+=("$(printf '%-18s BROKEN (did not build; see the log)' "$name")")
         status=1
     else
-        caught=$(grep -o '^FAILED: .*' "$root/target/mutants/$name.log" | sed 's/^FAILED: //' | tr '\n' ' ')
+        caught=$(grep -o '^FAILED: .*' "$out/$name.log" | sed 's/^FAILED: //' | tr '\n' ' ')
         results+=("$(printf '%-18s CAUGHT by: %s' "$name" "$caught")")
     fi
-    grep -E '^(ok|FAILED) ' "$root/target/mutants/$name.log" | sed 's/^/   /' || true
+    grep -E '^(ok|FAILED) ' "$out/$name.log" | sed 's/^/   /' || true
 done
 echo
-echo "== mutation summary (logs in target/mutants/)"
+echo "== mutation summary (logs in $out/)"
 printf '%s\n' "${results[@]}"
 exit "$status"

@@ -14,6 +14,10 @@
 #                          preemption bounds, minutes each).
 #   LOOM_MODEL_TIMEOUT     seconds allowed per model before it counts as failed (600; give
 #                          the extended run more, e.g. 3600).
+#   LOOM_MAX_DURATION      seconds after which loom stops exploring a model *without*
+#                          failing it (loom's own variable). Such a model is reported as
+#                          `capped` (its executions passed, the search was not exhaustive),
+#                          not `ok`. For the extended run; never set it in CI.
 #   LOOM_TARGET_DIR        cargo target dir for the loom build (target/loom).
 # Any other LOOM_* variable (LOOM_LOG, LOOM_LOCATION, LOOM_CHECKPOINT_FILE, ...) reaches loom.
 set -euo pipefail
@@ -47,9 +51,11 @@ matches() {
 }
 
 failed=()
+capped=()
 summary=()
 ran=0
 total_exec=0
+total_cpu=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 logdir="$CARGO_TARGET_DIR/loom-logs"
@@ -84,11 +90,19 @@ for bin in "${bins[@]}"; do
         fi
         line=$(grep -m1 '^MODEL \|MODEL ' "$log" | sed 's/.*MODEL /MODEL /' || true)
         outcomes=$(grep -m1 '^  outcomes: ' "$log" | sed 's/^  //' || true)
-        if [ "$status" = ok ]; then
+        case "$status:$line" in
+        ok:*" capped="*)
+            status=capped
+            capped+=("$file::$t")
+            ;;
+        esac
+        if [ "$status" != FAILED ]; then
             echo "   $line"
             [ -z "$outcomes" ] || echo "   $outcomes"
             exe=$(printf '%s' "$line" | sed -n 's/.*executions=\([0-9]*\).*/\1/p')
             total_exec=$((total_exec + ${exe:-0}))
+            cpu=$(printf '%s' "$line" | sed -n 's/.* cpu=\([0-9.]*\).*/\1/p')
+            total_cpu=$(awk -v a="$total_cpu" -v b="${cpu:-0}" 'BEGIN { printf "%.1f", a + b }')
         else
             # The failure: the first panics with their messages (loom's report: deadlock,
             # causality violation, leak, ...), then the end of the output.
@@ -105,7 +119,10 @@ done
 echo
 echo "== loom summary"
 printf '%s\n' "${summary[@]}"
-echo "models run: $ran, failed: ${#failed[@]}, executions: $total_exec, wall: $((SECONDS - start)) s"
+echo "models run: $ran, failed: ${#failed[@]}, capped: ${#capped[@]}, executions: $total_exec, model cpu: $total_cpu s, wall: $((SECONDS - start)) s"
+if [ "${#capped[@]}" -gt 0 ]; then
+    printf 'CAPPED (passed, not exhaustive: LOOM_MAX_DURATION): %s\n' "${capped[@]}"
+fi
 if [ "${#failed[@]}" -gt 0 ]; then
     printf 'FAILED: %s\n' "${failed[@]}"
     exit 1

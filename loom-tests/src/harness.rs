@@ -12,12 +12,15 @@ use tailcast::{RecvError, Subscriber, TryRecvError};
 /// Runs `f` under loom with a preemption bound chosen by thread count, and prints one
 /// summary line:
 ///
-/// `MODEL <name> covers=<F-numbers> threads=<n> preemptions=<p> executions=<n> seconds=<s>`
+/// `MODEL <name> covers=<F-numbers> threads=<n> preemptions=<p> executions=<n> seconds=<s>
+/// cpu=<s>` (wall-clock and CPU seconds of the model)
 ///
 /// The bound is `LOOM_MAX_PREEMPTIONS` if set; otherwise 2 for 2-thread models and 1 for
 /// models with 3 or more threads (RELIABILITY.md §2.1), plus `TAILCAST_LOOM_EXTRA` (default
 /// 0) for the extended run. `LOOM_MAX_BRANCHES` defaults to 10 000 here (as in tokio),
-/// because the waits add many branch points per execution.
+/// because the waits add many branch points per execution. With `LOOM_MAX_DURATION`
+/// (seconds) loom stops exploring when the time is up; the line then ends in
+/// `capped=<s>s`: the executions counted passed, but the search was not exhaustive.
 pub fn model<F>(name: &str, covers: &str, threads: usize, f: F)
 where
     F: Fn() + Sync + Send + 'static,
@@ -46,11 +49,18 @@ where
     if std::env::var("LOOM_MAX_BRANCHES").is_err() {
         builder.max_branches = 10_000;
     }
+    let max_duration = builder.max_duration;
+    if max_duration.is_some() && std::env::var("LOOM_CHECKPOINT_INTERVAL").is_err() {
+        // Loom looks at the clock only every `checkpoint_interval` executions (20 000 by
+        // default, minutes on a loaded machine): look every 500, so the cap holds.
+        builder.checkpoint_interval = 500;
+    }
 
     NOTES.lock().unwrap_or_else(|e| e.into_inner()).clear();
     let executions = StdArc::new(AtomicUsize::new(0));
     let counter = StdArc::clone(&executions);
     let started = Instant::now();
+    let cpu_at_start = cpu_seconds();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         builder.check(move || {
             counter.fetch_add(1, SeqCst);
@@ -65,17 +75,43 @@ where
         );
         std::panic::resume_unwind(panic);
     }
+    // `LOOM_MAX_DURATION` (seconds) makes loom stop exploring, without failing, once the
+    // time is up: say so, since the search was then not exhaustive.
+    let elapsed = started.elapsed();
+    let capped = match max_duration {
+        Some(cap) if elapsed >= cap => format!(" capped={}s", cap.as_secs()),
+        _ => String::new(),
+    };
+    let cpu = match (cpu_seconds(), cpu_at_start) {
+        (Some(end), Some(start)) => format!(" cpu={:.2}", end - start),
+        _ => String::new(),
+    };
     println!(
         "MODEL {name} covers={covers} threads={threads} preemptions={preemptions} \
-         executions={} seconds={:.2}",
+         executions={} seconds={:.2}{cpu}{capped}",
         executions.load(SeqCst),
-        started.elapsed().as_secs_f64()
+        elapsed.as_secs_f64()
     );
     let notes = NOTES.lock().unwrap_or_else(|e| e.into_inner());
     if !notes.is_empty() {
         let list: Vec<String> = notes.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("  outcomes: {}", list.join(" "));
     }
+}
+
+/// CPU time (user + system) of this process so far, from `/proc/self/stat` (Linux; `None`
+/// elsewhere). Printed as `cpu=` next to the wall-clock `seconds=`, because on a shared
+/// machine the wall time of a model says more about the other load than about the model.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces):
+    // utime and stime are fields 14 and 15 of the line, in clock ticks (100 per second on
+    // Linux, `USER_HZ`).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// Outcome counters of the running model (see [`note`]). A plain std static: test
@@ -105,6 +141,8 @@ pub struct Counts {
     published: AtomicUsize,
     /// Originals dropped: by the stream when it recycles or frees a node.
     stored_dropped: AtomicUsize,
+    /// The next this many `Clone`s panic (F10), before creating anything.
+    panic_clones: AtomicUsize,
 }
 
 impl Counts {
@@ -122,6 +160,13 @@ impl Counts {
             original: true,
             counts: StdArc::clone(self),
         }
+    }
+
+    /// Makes the next `n` clones of any value of this execution panic with
+    /// [`PLANTED_PANIC`] (F10: a panicking `Clone` inside a receive). See
+    /// [`silence_planted_panics`].
+    pub fn panic_next_clones(&self, n: usize) {
+        self.panic_clones.store(n, SeqCst);
     }
 
     /// Originals the stream still holds (published, not yet dropped by the stream).
@@ -177,6 +222,13 @@ impl Ev {
 impl Clone for Ev {
     fn clone(&self) -> Self {
         let seq = self.seq();
+        let planted = self
+            .counts
+            .panic_clones
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
+        if planted.is_ok() {
+            panic!("{PLANTED_PANIC} (Clone of event {seq})");
+        }
         self.counts.made.fetch_add(1, SeqCst);
         Ev {
             seq,
@@ -202,6 +254,30 @@ impl Drop for Ev {
             self.counts.stored_dropped.fetch_add(1, SeqCst);
         }
     }
+}
+
+/// The message of every panic a model plants on purpose (see
+/// [`Counts::panic_next_clones`]).
+pub const PLANTED_PANIC: &str = "planted panic";
+
+/// Keeps the panic hook quiet about [`PLANTED_PANIC`]s (one per execution would flood the
+/// output); every other panic is still reported by the previous hook.
+pub fn silence_planted_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !msg.starts_with(PLANTED_PANIC) {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// The sequence number of a received value.

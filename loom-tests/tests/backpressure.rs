@@ -3,10 +3,17 @@
 //! publisher wait (`publisher_parked` + the `space` event), and the subscriber's advance
 //! wakes it; dropping the subscriber wakes it too (F9). After every publish the stream
 //! holds at most `capacity` values (F6: the cap is enforced, passed nodes are released at
-//! once). A lost wake-up of the publisher shows as a loom deadlock (F1).
+//! once). A lost wake-up of the publisher shows as a loom deadlock (F1). A `Publish`
+//! future dropped while a subscriber may be notifying it (F15) loses nothing either.
+//!
+//! Covers (the union of the models' labels): F1, F4, F6, F8, F9, F15.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 
 use loom::thread;
-use loom_tests::{drain, model, seq, Counts, Ev};
+use loom_tests::{drain, model, note, seq, Counts, Ev};
 use tailcast::Builder;
 
 /// Publishes `n` events, asserting the memory bound after each.
@@ -83,6 +90,42 @@ fn block_publish_async() {
         });
         drain(&mut rx, 0).assert_complete(3);
         publisher.join().unwrap();
+        drop(rx);
+        counts.assert_all_dropped();
+    });
+}
+
+/// F15 on the publisher's side: a `Publish` future polled once while the stream is full
+/// (it listens on `space` and sets `publisher_parked`) and dropped while the subscriber,
+/// moving on, may be in `notify(1)` for it. The value is dropped unpublished, and a blocking
+/// `publish` afterwards must still be woken (the dropped listener neither swallows that
+/// wake-up nor leaves the publisher parked).
+#[test]
+fn cancelled_publish_async() {
+    model("cancelled_publish_async", "F15,F1,F9", 2, || {
+        let counts = Counts::new();
+        let (mut tx, mut rx) = Builder::new()
+            .capacity(1)
+            .chunk_len(1)
+            .build::<Ev>()
+            .unwrap();
+        tx.publish(counts.ev(0));
+        let reader = thread::spawn(move || {
+            drain(&mut rx, 0).assert_complete(2);
+            rx
+        });
+        let done = loom::future::block_on(std::future::poll_fn(|cx| {
+            let mut fut = tx.publish_async(counts.ev(1));
+            Poll::Ready(Pin::new(&mut fut).poll(cx).is_ready())
+        }));
+        if done {
+            note("published_at_first_poll");
+        } else {
+            note("cancelled");
+            tx.publish(counts.ev(1));
+        }
+        drop(tx);
+        let rx = reader.join().unwrap();
         drop(rx);
         counts.assert_all_dropped();
     });

@@ -4,6 +4,8 @@
 //! retires; `subscribe` racing a subscriber leaving. The scan re-check (re-load the
 //! registry snapshot, rescan if it changed) must keep the node a fresh clone stands on; a
 //! lossy clone must follow its source's moves and report the same `Lagged(n)`.
+//!
+//! Covers (the union of the models' labels): F3, F8, F14.
 
 use loom::thread;
 use loom_tests::{drain, model, model_bounded, seq, try_seq, Counts, Ev, Tally};

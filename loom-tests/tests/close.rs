@@ -3,6 +3,8 @@
 //! `recv` / `recv_async`; each gets every event published, then `Closed`, and is never
 //! left parked (loom reports a deadlock) — F2. Values are dropped exactly once when the
 //! last handle goes (F4).
+//!
+//! Covers (the union of the models' labels): F2, F4.
 
 use loom::thread;
 use loom_tests::{drain, drain_async, model, Counts, Ev};

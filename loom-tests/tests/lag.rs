@@ -6,6 +6,8 @@
 //! collector and the `parked` holds, never under a reader (F3): readers hold a `Ref` across
 //! a yield, and every `Ev` checks it was not dropped. `Disconnect`: eviction races `recv`;
 //! the cursor gets a gap-free prefix, then `Evicted`, then `Closed`.
+//!
+//! Covers (the union of the models' labels): F2, F3, F4, F6, F7, F14.
 
 use loom::thread;
 use loom_tests::{drain, drain_async, model, Counts, Ev, Tally};

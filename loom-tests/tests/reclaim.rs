@@ -4,10 +4,14 @@
 //! publisher drop and subscriber drop racing in both orders, with nodes retained, pooled,
 //! deferred through the epoch collector and tainted (F4); a subscriber leaving while the
 //! publisher appends (F8). Nodes carry `loom::alloc::Track` (loom fails on a leaked node)
-//! and every value checks it is dropped exactly once.
+//! and every value checks it is dropped exactly once. Edge 3 of ARCHITECTURE.md (a cursor's
+//! reads of a node happen before the publisher, deciding from the cursor's `start` word,
+//! recycles it) has its own model, `leave_node_vs_retire` (F3, F12).
+//!
+//! Covers (the union of the models' labels): F3, F4, F6, F8, F12.
 
 use loom::thread;
-use loom_tests::{drain, model, note, seq, Counts, Ev, Tally};
+use loom_tests::{drain, model, note, seq, try_seq, Counts, Ev, Tally};
 use tailcast::{Builder, LagPolicy, RecvError};
 
 /// A Block subscriber mid-stream and the publisher, each publishing/reading once more and
@@ -33,6 +37,50 @@ fn drop_race_block() {
         assert_eq!(seq(rx.recv()), Ok(1));
         drop(rx);
         publisher.join().unwrap();
+        counts.assert_all_dropped();
+    });
+}
+
+/// Edge 3, *leave a node → retire it*, on its own (the `leave-start-relaxed` mutant). Node
+/// 0 holds the only event published before the threads start; a Skip reader takes it with
+/// `try_recv`, which moves the cursor on by itself (`state` CAS, then the `start` store)
+/// while the publisher, on its own thread, publishes event 1 (filling node 1), scans and
+/// retires what every cursor passed. The scan reads `state` first and then decides from
+/// `start` alone, so in the schedule where it reads the *old* `state` and the *new*
+/// `start`, only the `Release` of the `start` store orders the reader's read of slot 0
+/// before the publisher recycles node 0 (`Node::reset` drops the value in place; loom's
+/// `UnsafeCell` check reports the causality violation). One preemption suffices.
+///
+/// Why Skip and not Block: a Block cursor's `start` store is followed at once by the
+/// `SeqCst` fence of `wake_publisher`. A loom fence is not a scheduling point, and loom
+/// models `SeqCst` fences as a total order that joins clocks (stronger than C11), while
+/// every scan ends with its own `SeqCst` fence before it retires anything: under loom the
+/// publisher then always acquires the reader's read, with or without the `Release`. In
+/// C11 it does not (two `SeqCst` fences order loads, they create no happens-before), so
+/// the `Release` is needed on both paths; the lossy path, which has no fence after the
+/// store, is the one loom can check.
+#[test]
+fn leave_node_vs_retire() {
+    model("leave_node_vs_retire", "F3,F12", 2, || {
+        let counts = Counts::new();
+        let (mut tx, mut rx) = Builder::new()
+            .capacity(2)
+            .chunk_len(1)
+            .lag_policy(LagPolicy::Skip)
+            .build::<Ev>()
+            .unwrap();
+        tx.publish(counts.ev(0));
+        let c = counts.clone();
+        let publisher = thread::spawn(move || {
+            // Fills node 1, links node 2, then scans: the reader is within capacity, so
+            // nothing is lagged, and node 0 is recycled once its `start` word is past it.
+            tx.publish(c.ev(1));
+            assert!(c.stored_live() <= 2, "stream holds more than capacity");
+        });
+        assert_eq!(try_seq(rx.try_recv()), Ok(0));
+        publisher.join().unwrap();
+        assert_eq!(try_seq(rx.try_recv()), Ok(1));
+        drop(rx);
         counts.assert_all_dropped();
     });
 }

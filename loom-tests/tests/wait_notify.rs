@@ -6,6 +6,8 @@
 //! only the publish's own wake-up can release the reader: a lost wake-up leaves every thread
 //! blocked, which loom reports as a deadlock. Covers F1 and F15 (a listener dropped while a
 //! notification is in flight).
+//!
+//! Covers (the union of the models' labels): F1, F3, F15.
 
 use std::future::Future;
 use std::pin::Pin;
