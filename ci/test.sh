@@ -16,11 +16,27 @@ step "stress, release build (tests/stress.rs; 2 * 10^6 events here, 10^7 by defa
     "cargo test --release --test stress)"
 TAILCAST_STRESS_EVENTS="${TAILCAST_STRESS_EVENTS:-2000000}" cargo test --release --test stress
 
-step "loom models (loom-tests/run.sh)"
-bash loom-tests/run.sh
-
-step "miri (ci/miri.sh)"
-bash ci/miri.sh
+# Loom and miri each run on one core (one model, one interpreter at a time): side by side
+# they take the time of the longer one. Each writes its own log, printed when both end.
+step "loom models (loom-tests/run.sh) and miri (ci/miri.sh), side by side"
+logs=$(mktemp -d)
+bash loom-tests/run.sh >"$logs/loom.log" 2>&1 &
+loom=$!
+bash ci/miri.sh >"$logs/miri.log" 2>&1 &
+miri=$!
+loom_rc=0
+wait "$loom" || loom_rc=$?
+miri_rc=0
+wait "$miri" || miri_rc=$?
+echo "---- loom-tests/run.sh (exit $loom_rc)"
+cat "$logs/loom.log"
+echo "---- ci/miri.sh (exit $miri_rc)"
+cat "$logs/miri.log"
+rm -rf "$logs"
+if [ "$loom_rc" -ne 0 ] || [ "$miri_rc" -ne 0 ]; then
+    echo "!!! loom (exit $loom_rc) or miri (exit $miri_rc) failed" >&2
+    exit 1
+fi
 
 step "miri, 16 seeds (ci/miri-seeds.sh)"
 bash ci/miri-seeds.sh
