@@ -27,19 +27,31 @@ cargo +nightly fuzz build -s "$sanitizer" --target-dir "$target_dir"
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-for t in $(cargo +nightly fuzz list); do
+# The targets run side by side (each libFuzzer process uses one core).
+targets=$(cargo +nightly fuzz list)
+pids=()
+for t in $targets; do
     echo "== fuzz $t for ${seconds} s"
     mkdir -p "$scratch/$t" "corpus/$t"
-    log="$scratch/$t.log"
-    if ! cargo +nightly fuzz run -s "$sanitizer" --target-dir "$target_dir" "$t" \
+    cargo +nightly fuzz run -s "$sanitizer" --target-dir "$target_dir" "$t" \
         "$scratch/$t" "corpus/$t" -- \
-        -max_total_time="$seconds" -print_final_stats=1 -timeout=30 >"$log" 2>&1; then
+        -max_total_time="$seconds" -print_final_stats=1 -timeout=30 >"$scratch/$t.log" 2>&1 &
+    pids+=("$!")
+done
+failed=0
+i=0
+for t in $targets; do
+    log="$scratch/$t.log"
+    if ! wait "${pids[$i]}"; then
         tail -n 60 "$log"
         echo "!!! fuzz target $t FAILED: see fuzz/artifacts/$t/" >&2
-        exit 1
+        failed=1
+    else
+        runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+        rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+        cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
+        echo "fuzz $t: ${runs:-?} executions in ${seconds} s (${rate:-?} exec/s, ${cov:-cov: ?}), no failure"
     fi
-    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
-    echo "fuzz $t: ${runs:-?} executions in ${seconds} s (${rate:-?} exec/s, ${cov:-cov: ?}), no failure"
+    i=$((i + 1))
 done
+exit "$failed"
