@@ -19,12 +19,9 @@ const LONG: Duration = Duration::from_secs(60);
 /// A short timeout for waits that must time out.
 const SHORT: Duration = Duration::from_millis(10);
 
+/// A `Block` stream of `u64`.
 fn stream(capacity: usize, chunk_len: usize) -> (Publisher<u64>, Subscriber<u64>) {
-    Builder::new()
-        .capacity(capacity)
-        .chunk_len(chunk_len)
-        .build()
-        .expect("valid configuration")
+    common::stream(capacity, chunk_len, LagPolicy::Block)
 }
 
 // ---------------------------------------------------------------------------------------

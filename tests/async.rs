@@ -10,20 +10,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use common::{scaled, Ledger};
-use tailcast::{Builder, Full, LagPolicy, Publisher, RecvError, Subscriber, TryRecvError};
+use common::{scaled, stream, Ledger};
+use tailcast::{Builder, Full, LagPolicy, RecvError, Subscriber, TryRecvError};
 use tokio::time::{sleep, timeout};
 
 const LONG: Duration = Duration::from_secs(120);
-
-fn stream(cap: usize, len: usize, policy: LagPolicy) -> (Publisher<u64>, Subscriber<u64>) {
-    Builder::new()
-        .capacity(cap)
-        .chunk_len(len)
-        .lag_policy(policy)
-        .build()
-        .expect("valid configuration")
-}
 
 /// Receives with `recv_async` until `Closed`, asserting the exact sequence `0..`.
 async fn verify_async(mut rx: Subscriber<u64>) -> u64 {

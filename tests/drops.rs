@@ -11,17 +11,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread;
 
-use common::{scaled, Ledger, Rng, Tracked};
-use tailcast::{Builder, LagPolicy, Publisher, RecvError, Subscriber, TryRecvError};
-
-fn stream(cap: usize, len: usize, policy: LagPolicy) -> (Publisher<Tracked>, Subscriber<Tracked>) {
-    Builder::new()
-        .capacity(cap)
-        .chunk_len(len)
-        .lag_policy(policy)
-        .build()
-        .expect("valid configuration")
-}
+use common::{scaled, stream, Ledger, Rng, Tracked};
+use tailcast::{LagPolicy, Publisher, RecvError, Subscriber, TryRecvError};
 
 /// Every permutation of `0..n`.
 fn permutations(n: usize) -> Vec<Vec<usize>> {
@@ -236,7 +227,7 @@ fn in_flight_at_shutdown_from_many_threads() {
     let n = scaled(30, 3_000);
     for round in 0..rounds {
         let ledger = Ledger::new(n as usize);
-        let (mut tx, rx) = stream(3, 2, LagPolicy::Block);
+        let (mut tx, rx) = stream::<Tracked>(3, 2, LagPolicy::Block);
         let mut rng = Rng::new(round);
         let mut readers = Vec::new();
         for r in 0..3u64 {

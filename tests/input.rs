@@ -17,23 +17,14 @@ use std::panic::catch_unwind;
 use std::thread;
 use std::time::Duration;
 
-use common::{block_on, wait_until_asleep};
+use common::{block_on, stream, wait_until_asleep};
 use tailcast::{
-    channel, Builder, ConfigError, Full, LagPolicy, Publisher, RecvError, RecvTimeoutError,
-    Subscriber, TryRecvError, MAX_CAPACITY, MAX_CHUNK_LEN,
+    channel, Builder, ConfigError, Full, LagPolicy, RecvError, RecvTimeoutError, Subscriber,
+    TryRecvError, MAX_CAPACITY, MAX_CHUNK_LEN,
 };
 
 fn config_error(b: Builder) -> ConfigError {
     b.build::<u8>().map(|_| ()).unwrap_err()
-}
-
-fn stream(cap: usize, len: usize, policy: LagPolicy) -> (Publisher<u64>, Subscriber<u64>) {
-    Builder::new()
-        .capacity(cap)
-        .chunk_len(len)
-        .lag_policy(policy)
-        .build()
-        .expect("valid configuration")
 }
 
 /// Durations that must not overflow a deadline computation. The last two are far beyond

@@ -17,17 +17,8 @@ mod common;
 
 use std::thread;
 
-use common::{drain_values, scaled, Rng};
-use tailcast::{Builder, Full, LagPolicy, Publisher, RecvError, Subscriber, TryRecvError};
-
-fn stream(cap: usize, len: usize, policy: LagPolicy) -> (Publisher<u64>, Subscriber<u64>) {
-    Builder::new()
-        .capacity(cap)
-        .chunk_len(len)
-        .lag_policy(policy)
-        .build()
-        .expect("valid configuration")
-}
+use common::{drain_values, scaled, stream, Rng};
+use tailcast::{Full, LagPolicy, RecvError, Subscriber, TryRecvError};
 
 // ---------------------------------------------------------------------------------------
 // The model

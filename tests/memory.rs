@@ -11,6 +11,7 @@
 //! allocations are the stream's and are counted).
 
 mod common;
+use common::stream;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -110,10 +111,6 @@ type Payload = [u64; 16];
 
 fn payload(i: u64) -> Payload {
     [i; 16]
-}
-
-fn stream<T>(cap: usize, len: usize, policy: LagPolicy) -> (Publisher<T>, Subscriber<T>) {
-    common::built(cap, len, policy)
 }
 
 /// Generous per-node bookkeeping on top of the slots (the node header is well under this).

@@ -17,8 +17,8 @@ mod common;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use common::{serial, track_this_thread, tracked_live};
-use tailcast::{Builder, LagPolicy, Publisher, Subscriber, TryRecvError};
+use common::{serial, stream, track_this_thread, tracked_live};
+use tailcast::{LagPolicy, TryRecvError};
 
 #[global_allocator]
 static ALLOCATOR: common::TrackingAlloc = common::TrackingAlloc;
@@ -77,15 +77,6 @@ fn reset(armed: Option<u64>) {
 
 fn drops(id: u64) -> u32 {
     DROPS[id as usize].load(Ordering::SeqCst)
-}
-
-fn stream(cap: usize, len: usize, policy: LagPolicy) -> (Publisher<Bomb>, Subscriber<Bomb>) {
-    Builder::new()
-        .capacity(cap)
-        .chunk_len(len)
-        .lag_policy(policy)
-        .build()
-        .expect("valid configuration")
 }
 
 /// Runs `f`; `true` if it panicked with the planned drop panic (any other panic fails).

@@ -11,7 +11,10 @@
 
 use std::thread;
 
-use tailcast::{Builder, LagPolicy, Publisher, RecvError, Subscriber, TryRecvError};
+use tailcast::{LagPolicy, RecvError, Subscriber, TryRecvError};
+
+mod common;
+use common::stream;
 
 /// Rounds of each race: one under miri (the seeds vary the schedule), many natively.
 fn rounds() -> u64 {
@@ -20,19 +23,6 @@ fn rounds() -> u64 {
     } else {
         200
     }
-}
-
-fn stream(
-    cap: usize,
-    len: usize,
-    policy: LagPolicy,
-) -> (Publisher<Box<u64>>, Subscriber<Box<u64>>) {
-    Builder::new()
-        .capacity(cap)
-        .chunk_len(len)
-        .lag_policy(policy)
-        .build()
-        .expect("valid configuration")
 }
 
 /// Every event until `Closed`, with `recv`.
@@ -52,7 +42,7 @@ fn publish_vs_parked_recv_at_node_boundaries() {
     // One slot per node: every event is the first of a new node, so the reader parks on a
     // node's event and is woken by the append of the next node.
     for _ in 0..rounds() {
-        let (mut tx, mut rx) = stream(2, 1, LagPolicy::Block);
+        let (mut tx, mut rx) = stream::<Box<u64>>(2, 1, LagPolicy::Block);
         let reader = thread::spawn(move || recv_all(&mut rx));
         for i in 0..4 {
             tx.publish(Box::new(i));
@@ -67,7 +57,7 @@ fn close_vs_parked_recv() {
     // The reader parks (or not) on the tail node; the publisher publishes one event and
     // closes. The reader must get the event, then `Closed`, and never stay parked.
     for round in 0..rounds() {
-        let (mut tx, mut rx) = stream(4, 2, LagPolicy::Block);
+        let (mut tx, mut rx) = stream::<Box<u64>>(4, 2, LagPolicy::Block);
         let reader = thread::spawn(move || {
             let first = rx.recv().map(|v| *v);
             let end = rx.recv().map(|v| *v);
@@ -92,7 +82,7 @@ fn subscriber_drop_vs_publisher_blocked_at_capacity_one() {
     // takes it and drops, which must wake the publisher (it then has nobody to wait for).
     // A Skip subscriber, read at the end, sees the exact lag.
     for _ in 0..rounds() {
-        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Block);
+        let (mut tx, mut rx) = stream::<Box<u64>>(1, 1, LagPolicy::Block);
         let mut skip = tx.subscribe_with(LagPolicy::Skip);
         let reader = thread::spawn(move || {
             let got = *rx.recv().unwrap();
@@ -119,7 +109,7 @@ fn skip_reader_lapped_by_the_publisher() {
     // reaches the end before `Closed`.
     let n = 6u64;
     for _ in 0..rounds() {
-        let (mut tx, mut rx) = stream(2, 1, LagPolicy::Skip);
+        let (mut tx, mut rx) = stream::<Box<u64>>(2, 1, LagPolicy::Skip);
         let reader = thread::spawn(move || {
             // The sequence number the next event must carry.
             let mut next = 0u64;
@@ -159,7 +149,7 @@ fn clone_vs_publish() {
     // publisher waits for both; the reader alternates between them.
     let n = 5u64;
     for _ in 0..rounds() {
-        let (mut tx, mut rx) = stream(2, 1, LagPolicy::Block);
+        let (mut tx, mut rx) = stream::<Box<u64>>(2, 1, LagPolicy::Block);
         let reader = thread::spawn(move || {
             let first = *rx.recv().unwrap();
             let mut twin = rx.clone();

@@ -25,7 +25,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{scaled, serial, track_this_thread, tracked_live, untracked, wait_until_asleep};
+use common::{
+    scaled, serial, stream, track_this_thread, tracked_live, untracked, wait_until_asleep,
+};
 use tailcast::{Full, LagPolicy, Publisher, RecvError, Subscriber, TryRecvError};
 
 #[global_allocator]
@@ -36,10 +38,6 @@ type Payload = [u64; 32];
 
 fn payload(i: u64) -> Payload {
     [i; 32]
-}
-
-fn stream<T>(cap: usize, len: usize, policy: LagPolicy) -> (Publisher<T>, Subscriber<T>) {
-    common::built(cap, len, policy)
 }
 
 /// Runs a throw-away stream through the paths used below, on a tracked thread of its own

@@ -9,21 +9,10 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use common::{scaled, Rng};
-use tailcast::{
-    Builder, Full, LagPolicy, Publisher, RecvError, RecvTimeoutError, Subscriber, TryRecvError,
-};
+use common::{scaled, stream, Rng};
+use tailcast::{Full, LagPolicy, RecvError, RecvTimeoutError, Subscriber, TryRecvError};
 
 const LONG: Duration = Duration::from_secs(120);
-
-fn stream(cap: usize, len: usize, policy: LagPolicy) -> (Publisher<u64>, Subscriber<u64>) {
-    Builder::new()
-        .capacity(cap)
-        .chunk_len(len)
-        .lag_policy(policy)
-        .build()
-        .expect("valid configuration")
-}
 
 /// Receives until `Closed` with the method picked by `method` (rotating when `None`),
 /// asserting that the values are exactly `from, from + 1, ...`; returns the count.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc as StdArc, Mutex as StdMutex};
 use std::time::Instant;
 
-use tailcast::{RecvError, Subscriber, TryRecvError};
+use tailcast::{Builder, LagPolicy, Publisher, RecvError, Subscriber, TryRecvError};
 
 /// Runs `f` under loom with a preemption bound chosen by thread count, and prints one
 /// summary line:
@@ -185,6 +185,22 @@ impl Counts {
         );
         assert_eq!(self.stored_live(), 0, "stream still holds values");
     }
+}
+
+/// A stream of [`Ev`] with the given `capacity` and `chunk_len`; the first subscriber has
+/// `policy`. Every model builds its stream here, so all of them use the same checked
+/// configuration path.
+pub fn stream(
+    capacity: usize,
+    chunk_len: usize,
+    policy: LagPolicy,
+) -> (Publisher<Ev>, Subscriber<Ev>) {
+    Builder::new()
+        .capacity(capacity)
+        .chunk_len(chunk_len)
+        .lag_policy(policy)
+        .build::<Ev>()
+        .expect("a valid model configuration")
 }
 
 /// The event payload. `check` is `!seq` while the value is alive and is poisoned on drop,

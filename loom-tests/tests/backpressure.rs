@@ -13,8 +13,8 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use loom::thread;
-use loom_tests::{drain, model, note, seq, Counts, Ev};
-use tailcast::Builder;
+use loom_tests::{drain, model, note, seq, stream, Counts, Ev};
+use tailcast::LagPolicy;
 
 /// Publishes `n` events, asserting the memory bound after each.
 fn publish_bounded(
@@ -37,11 +37,7 @@ fn publish_bounded(
 fn block_cap1_chunk1() {
     model("block_cap1_chunk1", "F1,F6", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Block);
         let c = counts.clone();
         let publisher = thread::spawn(move || publish_bounded(&mut tx, &c, 3, 1));
         drain(&mut rx, 0).assert_complete(3);
@@ -57,11 +53,7 @@ fn block_cap1_chunk1() {
 fn block_cap2_chunk2() {
     model("block_cap2_chunk2", "F1,F6", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(2)
-            .chunk_len(2)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(2, 2, LagPolicy::Block);
         let c = counts.clone();
         let publisher = thread::spawn(move || publish_bounded(&mut tx, &c, 4, 2));
         drain(&mut rx, 0).assert_complete(4);
@@ -76,11 +68,7 @@ fn block_cap2_chunk2() {
 fn block_publish_async() {
     model("block_publish_async", "F1,F6", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Block);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..3 {
@@ -104,11 +92,7 @@ fn block_publish_async() {
 fn cancelled_publish_async() {
     model("cancelled_publish_async", "F15,F1,F9", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Block);
         tx.publish(counts.ev(0));
         let reader = thread::spawn(move || {
             drain(&mut rx, 0).assert_complete(2);
@@ -137,11 +121,7 @@ fn cancelled_publish_async() {
 fn block_try_publish() {
     model("block_try_publish", "F6", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Block);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..2 {
@@ -167,11 +147,7 @@ fn block_try_publish() {
 fn block_subscriber_drop_wakes_publisher() {
     model("block_subscriber_drop_wakes_publisher", "F9,F4", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Block);
         let reader = thread::spawn(move || {
             assert_eq!(seq(rx.recv()), Ok(0));
             drop(rx);
@@ -189,11 +165,7 @@ fn block_subscriber_drop_wakes_publisher() {
 fn block_subscriber_drop_wakes_publish_async() {
     model("block_subscriber_drop_wakes_publish_async", "F9", 2, || {
         let counts = Counts::new();
-        let (mut tx, rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, rx) = stream(1, 1, LagPolicy::Block);
         let reader = thread::spawn(move || drop(rx));
         for i in 0..2 {
             loom::future::block_on(tx.publish_async(counts.ev(i)));
@@ -210,11 +182,7 @@ fn block_subscriber_drop_wakes_publish_async() {
 fn block_two_subscribers_one_leaves() {
     model("block_two_subscribers_one_leaves", "F9,F8,F6", 3, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Block);
         let mut quitter = tx.subscribe();
         let q = thread::spawn(move || {
             assert_eq!(seq(quitter.recv()), Ok(0));

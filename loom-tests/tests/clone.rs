@@ -8,8 +8,8 @@
 //! Covers (the union of the models' labels): F3, F8, F14.
 
 use loom::thread;
-use loom_tests::{drain, model, model_bounded, seq, try_seq, Counts, Ev, Tally};
-use tailcast::{Builder, LagPolicy, RecvError};
+use loom_tests::{drain, model, model_bounded, seq, stream, try_seq, Counts, Ev, Tally};
+use tailcast::{LagPolicy, RecvError};
 
 /// Receives alternately from two Block cursors until both are closed (capacity 1 makes the
 /// publisher wait for the slower one, so they must be read in step).
@@ -40,11 +40,7 @@ fn drain_pair(
 fn clone_block_races_publish() {
     model("clone_block_races_publish", "F8,F3", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Block);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..3 {
@@ -64,11 +60,7 @@ fn clone_block_races_publish() {
 fn clone_block_mid_stream() {
     model("clone_block_mid_stream", "F8,F3", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(2)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(2, 1, LagPolicy::Block);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..3 {
@@ -92,12 +84,7 @@ fn clone_block_mid_stream() {
 fn clone_skip_races_lag() {
     model("clone_skip_races_lag", "F8,F14,F3", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .lag_policy(LagPolicy::Skip)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Skip);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..3 {
@@ -126,12 +113,7 @@ fn clone_skip_races_lag() {
 fn clone_disconnect_races_evict() {
     model("clone_disconnect_races_evict", "F8,F14", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .lag_policy(LagPolicy::Disconnect)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Disconnect);
         let reader = thread::spawn(move || {
             let mut clone = rx.clone();
             let (mut tally, mut ctally) = (Tally::from(0), Tally::from(0));
@@ -166,11 +148,7 @@ fn clone_disconnect_races_evict() {
 fn clone_to_another_thread() {
     model("clone_to_another_thread", "F8,F3", 3, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(2)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(2, 1, LagPolicy::Block);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..2 {
@@ -193,11 +171,7 @@ fn clone_to_another_thread() {
 fn subscribe_races_leave() {
     model("subscribe_races_leave", "F8", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(4)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(4, 1, LagPolicy::Block);
         let reader = thread::spawn(move || {
             let r = seq(rx.recv());
             assert!(matches!(r, Ok(0)), "{r:?}");
@@ -227,12 +201,7 @@ fn subscribe_races_leave() {
 fn clone_skip_stale_entry_deep() {
     model_bounded("clone_skip_stale_entry_deep", "F3,F8", 2, 3, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .lag_policy(LagPolicy::Skip)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Skip);
         tx.publish(counts.ev(0));
         let c = counts.clone();
         let publisher = thread::spawn(move || {

@@ -7,8 +7,8 @@
 //! Covers (the union of the models' labels): F2, F4.
 
 use loom::thread;
-use loom_tests::{drain, drain_async, model, Counts, Ev};
-use tailcast::{Builder, RecvError};
+use loom_tests::{drain, drain_async, model, stream, Counts, Ev};
+use tailcast::{Builder, LagPolicy, RecvError};
 
 /// Close with nothing published, racing the first `recv`.
 #[test]
@@ -26,11 +26,7 @@ fn close_empty() {
 fn close_mid_node() {
     model("close_mid_node", "F2", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(4)
-            .chunk_len(2)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(4, 2, LagPolicy::Block);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             tx.publish(c.ev(0));
@@ -49,11 +45,7 @@ fn close_mid_node() {
 fn close_at_boundary() {
     model("close_at_boundary", "F2,F4", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(2)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(2, 1, LagPolicy::Block);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             tx.publish(c.ev(0));
@@ -71,11 +63,7 @@ fn close_at_boundary() {
 fn close_async() {
     model("close_async", "F2", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(2)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(2, 1, LagPolicy::Block);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             tx.publish(c.ev(0));
@@ -93,11 +81,7 @@ fn close_async() {
 fn close_wakes_every_waiter() {
     model("close_wakes_every_waiter", "F2", 3, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(4)
-            .chunk_len(2)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(4, 2, LagPolicy::Block);
         let mut rx2 = rx.clone();
         let other = thread::spawn(move || {
             drain(&mut rx2, 0).assert_complete(1);

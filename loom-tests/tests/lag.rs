@@ -10,21 +10,8 @@
 //! Covers (the union of the models' labels): F2, F3, F4, F6, F7, F14.
 
 use loom::thread;
-use loom_tests::{drain, drain_async, model, Counts, Ev, Tally};
-use tailcast::{Builder, LagPolicy, RecvError};
-
-fn lossy(
-    cap: usize,
-    chunk: usize,
-    policy: LagPolicy,
-) -> (tailcast::Publisher<Ev>, tailcast::Subscriber<Ev>) {
-    Builder::new()
-        .capacity(cap)
-        .chunk_len(chunk)
-        .lag_policy(policy)
-        .build::<Ev>()
-        .unwrap()
-}
+use loom_tests::{drain, drain_async, model, stream, Counts, Tally};
+use tailcast::{LagPolicy, RecvError};
 
 /// Skip, capacity 1, 1-slot nodes, 3 events: the reader is lagged while it reads, while it
 /// is parked (its hold keeps the node: `retire_held` vs `unpark`), or not at all.
@@ -32,7 +19,7 @@ fn lossy(
 fn skip_lag_exact_cap1() {
     model("skip_lag_exact_cap1", "F14,F3,F4", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = lossy(1, 1, LagPolicy::Skip);
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Skip);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..3 {
@@ -54,7 +41,7 @@ fn skip_lag_exact_cap1() {
 fn skip_lag_exact_cap2_chunk2() {
     model("skip_lag_exact_cap2_chunk2", "F14,F3", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = lossy(2, 2, LagPolicy::Skip);
+        let (mut tx, mut rx) = stream(2, 2, LagPolicy::Skip);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..5 {
@@ -77,7 +64,7 @@ fn skip_lag_exact_cap2_chunk2() {
 fn skip_lag_target_behind_tail() {
     model("skip_lag_target_behind_tail", "F14,F3", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = lossy(2, 1, LagPolicy::Skip);
+        let (mut tx, mut rx) = stream(2, 1, LagPolicy::Skip);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..4 {
@@ -99,7 +86,7 @@ fn skip_lag_target_behind_tail() {
 fn skip_lag_async() {
     model("skip_lag_async", "F14,F3,F4", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = lossy(1, 1, LagPolicy::Skip);
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Skip);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..3 {
@@ -122,7 +109,7 @@ fn skip_lag_async() {
 fn skip_ref_survives_lag() {
     model("skip_ref_survives_lag", "F3,F14,F7", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = lossy(1, 1, LagPolicy::Skip);
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Skip);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..3 {
@@ -173,7 +160,7 @@ fn skip_ref_survives_lag() {
 fn skip_held_ref_vs_retire() {
     model("skip_held_ref_vs_retire", "F7,F3,F4,F6", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = lossy(1, 1, LagPolicy::Skip);
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Skip);
         tx.publish(counts.ev(0));
         let r = rx.recv_ref().unwrap();
         let c = counts.clone();
@@ -204,7 +191,7 @@ fn skip_held_ref_vs_retire() {
 fn disconnect_evicted_then_closed() {
     model("disconnect_evicted_then_closed", "F14,F3,F2", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = lossy(1, 1, LagPolicy::Disconnect);
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Disconnect);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..3 {
@@ -228,7 +215,7 @@ fn disconnect_evicted_then_closed() {
 fn disconnect_async() {
     model("disconnect_async", "F14,F3", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = lossy(1, 1, LagPolicy::Disconnect);
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Disconnect);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..3 {

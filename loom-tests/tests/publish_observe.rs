@@ -9,8 +9,8 @@
 //! Covers (the union of the models' labels): F3, F10, F12.
 
 use loom::thread;
-use loom_tests::{drain, model, silence_planted_panics, try_seq, Counts, Ev};
-use tailcast::{Builder, RecvError, TryRecvError};
+use loom_tests::{drain, model, silence_planted_panics, stream, try_seq, Counts, Ev};
+use tailcast::{LagPolicy, RecvError, TryRecvError};
 
 /// Non-blocking reads (`try_recv` polled with `yield_now`) of 3 events in 1-slot nodes:
 /// every event is a node boundary (link, publish, retire and recycle).
@@ -18,11 +18,7 @@ use tailcast::{Builder, RecvError, TryRecvError};
 fn observe_try_recv_chunk1() {
     model("observe_try_recv_chunk1", "F3,F12", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(4)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(4, 1, LagPolicy::Block);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..3 {
@@ -54,11 +50,7 @@ fn observe_try_recv_chunk1() {
 fn observe_ref_batch_chunk2() {
     model("observe_ref_batch_chunk2", "F3,F12", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(4)
-            .chunk_len(2)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(4, 2, LagPolicy::Block);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..4 {
@@ -95,11 +87,7 @@ fn observe_clone_panics() {
     model("observe_clone_panics", "F10,F3", 2, || {
         silence_planted_panics();
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Block);
         let c = counts.clone();
         let publisher = thread::spawn(move || {
             for i in 0..2 {

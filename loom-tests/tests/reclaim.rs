@@ -11,8 +11,8 @@
 //! Covers (the union of the models' labels): F3, F4, F6, F8, F12.
 
 use loom::thread;
-use loom_tests::{drain, model, note, seq, try_seq, Counts, Ev, Tally};
-use tailcast::{Builder, LagPolicy, RecvError};
+use loom_tests::{drain, model, note, seq, stream, try_seq, Counts, Tally};
+use tailcast::{LagPolicy, RecvError};
 
 /// A Block subscriber mid-stream and the publisher, each publishing/reading once more and
 /// then dropping, in either order: retained nodes go to `Shared` and are freed by the last
@@ -21,11 +21,7 @@ use tailcast::{Builder, LagPolicy, RecvError};
 fn drop_race_block() {
     model("drop_race_block", "F4,F3", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(2)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(2, 1, LagPolicy::Block);
         tx.publish(counts.ev(0));
         tx.publish(counts.ev(1));
         assert_eq!(seq(rx.recv()), Ok(0));
@@ -63,12 +59,7 @@ fn drop_race_block() {
 fn leave_node_vs_retire() {
     model("leave_node_vs_retire", "F3,F12", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(2)
-            .chunk_len(1)
-            .lag_policy(LagPolicy::Skip)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(2, 1, LagPolicy::Skip);
         tx.publish(counts.ev(0));
         let c = counts.clone();
         let publisher = thread::spawn(move || {
@@ -92,12 +83,7 @@ fn leave_node_vs_retire() {
 fn drop_race_skip_lagged() {
     model("drop_race_skip_lagged", "F4,F3", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .lag_policy(LagPolicy::Skip)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Skip);
         tx.publish(counts.ev(0));
         let c = counts.clone();
         let publisher = thread::spawn(move || {
@@ -120,12 +106,7 @@ fn drop_race_skip_lagged() {
 fn skip_drop_while_lagged() {
     model("skip_drop_while_lagged", "F4,F8", 2, || {
         let counts = Counts::new();
-        let (mut tx, rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .lag_policy(LagPolicy::Skip)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, rx) = stream(1, 1, LagPolicy::Skip);
         let reader = thread::spawn(move || drop(rx));
         for i in 0..3 {
             tx.publish(counts.ev(i));
@@ -144,11 +125,7 @@ fn skip_drop_while_lagged() {
 fn last_cursor_leaves_node() {
     model("last_cursor_leaves_node", "F3,F6", 3, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(2)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(2, 1, LagPolicy::Block);
         let mut rx2 = tx.subscribe();
         let other = thread::spawn(move || drain(&mut rx2, 0).assert_complete(3));
         let c = counts.clone();
@@ -173,11 +150,7 @@ fn last_cursor_leaves_node() {
 fn mixed_policies_one_leaves() {
     model("mixed_policies_one_leaves", "F8,F3,F4", 3, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(1)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(1, 1, LagPolicy::Block);
         let mut lossy = tx.subscribe_with(LagPolicy::Skip);
         let quitter = thread::spawn(move || {
             let r = seq(lossy.recv());

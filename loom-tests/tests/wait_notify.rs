@@ -14,8 +14,8 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use loom::thread;
-use loom_tests::{model, seq, Counts, Ev};
-use tailcast::Builder;
+use loom_tests::{model, seq, stream, Counts};
+use tailcast::LagPolicy;
 
 /// Waiting in the middle of a node: the publish is slot 0 of a 2-slot node, so no link,
 /// no retire, only `len` and the wake-up check.
@@ -23,11 +23,7 @@ use tailcast::Builder;
 fn wake_at_slot() {
     model("wake_at_slot", "F1", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(4)
-            .chunk_len(2)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(4, 2, LagPolicy::Block);
         let reader = thread::spawn(move || {
             assert_eq!(seq(rx.recv()), Ok(0));
             rx
@@ -45,11 +41,7 @@ fn wake_at_slot() {
 fn wake_at_boundary() {
     model("wake_at_boundary", "F1,F3", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(2)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(2, 1, LagPolicy::Block);
         let reader = thread::spawn(move || {
             assert_eq!(seq(rx.recv()), Ok(0));
             assert_eq!(seq(rx.recv()), Ok(1));
@@ -69,11 +61,7 @@ fn wake_at_boundary() {
 fn wake_async() {
     model("wake_async", "F1", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(2)
-            .chunk_len(1)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(2, 1, LagPolicy::Block);
         let reader = thread::spawn(move || {
             assert_eq!(seq(loom::future::block_on(rx.recv_async())), Ok(0));
             assert_eq!(seq(loom::future::block_on(rx.recv_async())), Ok(1));
@@ -94,11 +82,7 @@ fn wake_async() {
 fn cancelled_recv_async() {
     model("cancelled_recv_async", "F1,F15", 2, || {
         let counts = Counts::new();
-        let (mut tx, mut rx) = Builder::new()
-            .capacity(4)
-            .chunk_len(2)
-            .build::<Ev>()
-            .unwrap();
+        let (mut tx, mut rx) = stream(4, 2, LagPolicy::Block);
         let reader = thread::spawn(move || {
             let first = loom::future::block_on(std::future::poll_fn(|cx| {
                 let mut fut = rx.recv_async();

@@ -18,7 +18,7 @@ pub(crate) fn scaled(small: u64, large: u64) -> u64 {
 }
 
 /// A stream with these settings; the tests only pass valid ones.
-pub(crate) fn built<T>(
+pub(crate) fn stream<T>(
     cap: usize,
     len: usize,
     policy: tailcast::LagPolicy,
@@ -37,7 +37,7 @@ pub(crate) fn built<T>(
 pub(crate) fn exercise_every_policy() {
     use tailcast::LagPolicy;
     for policy in [LagPolicy::Block, LagPolicy::Skip, LagPolicy::Disconnect] {
-        let (mut tx, mut rx) = built::<u64>(4, 2, policy);
+        let (mut tx, mut rx) = stream::<u64>(4, 2, policy);
         let mut other = tx.subscribe_with(LagPolicy::Skip);
         for i in 0..16 {
             let _ = tx.try_publish(i);
