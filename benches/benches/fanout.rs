@@ -400,7 +400,42 @@ fn fanout(c: &mut Criterion) {
 
 criterion_group!(benches, fanout);
 
+/// `FANOUT_PROFILE=<system>/<N>` (for example `tailcast/recv/2`): instead of criterion,
+/// runs that one system `FANOUT_PROFILE_ITERS` times (default 100) and prints the events
+/// delivered, so that `perf stat` over the process gives cycles, instructions and context
+/// switches per event of that system alone (the `limit` line shows the harness's own
+/// share). Used for the profiles in the README.
+fn profile(spec: &str) {
+    let (name, n) = spec
+        .rsplit_once('/')
+        .and_then(|(name, n)| Some((name, n.parse::<usize>().ok()?)))
+        .expect("FANOUT_PROFILE=<system>/<N>");
+    let (_, f) = SYSTEMS
+        .iter()
+        .find(|(s, _)| *s == name)
+        .unwrap_or_else(|| panic!("unknown system {name}"));
+    let iters: u64 = std::env::var("FANOUT_PROFILE_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let start = std::time::Instant::now();
+    for _ in 0..iters {
+        f(n, EVENTS);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let events = iters * EVENTS;
+    println!(
+        "profile {name} N={n}: {events} events published, {} delivered, {secs:.3} s, {:.1} M events/s",
+        events * n as u64,
+        events as f64 / secs / 1e6
+    );
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("FANOUT_PROFILE") {
+        limit_data();
+        return profile(&spec);
+    }
     limit_data();
     // Only under `cargo bench` (criterion's own `--bench` flag), not `cargo test --benches`.
     if std::env::args().any(|a| a == "--bench") {
