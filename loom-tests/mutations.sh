@@ -33,6 +33,7 @@ mutants=(
     "leave-start-relaxed~src/registry.rs~self.word.start.store(start, Ordering::Release);~self.word.start.store(start, Ordering::Relaxed);~leave_node_vs_retire drop_race_block block_cap1_chunk1"
     "advance-no-wake~src/subscriber.rs~if !self.is_lossy() {\n            self.shared.wake_publisher();~if false {\n            self.shared.wake_publisher();~block_cap1_chunk1 block_cap2_chunk2 block_publish_async"
     "drop-no-wake~src/subscriber.rs~// We may have been the cursor the publisher waits for.\n        self.shared.wake_publisher();~// (mutant: no wake-up)~block_subscriber_drop_wakes_publisher block_subscriber_drop_wakes_publish_async"
+    "publisher-park-no-fence~src/shared.rs~full_fence();\n    }\n\n    pub(crate) fn publisher_unpark~}\n\n    pub(crate) fn publisher_unpark~block_cap1_chunk1 block_cap2_chunk2 block_two_subscribers_one_leaves"
     "close-no-fence~src/shared.rs~full_fence();\n        if tail.has_parked() {~if tail.has_parked() {~close_empty close_mid_node close_async close_wakes_every_waiter"
     "free-tainted-now~src/reclaim.rs~if node.is_tainted() {~if false \&\& node.is_tainted() {~skip_lag_exact_cap1 skip_ref_survives_lag drop_race_skip_lagged skip_lag_async"
     "ref-no-hold~src/subscriber.rs~let pin = pin?;~let pin = pin?;\n        if true {\n            return None;\n        }~skip_ref_survives_lag skip_held_ref_vs_retire"

@@ -232,6 +232,12 @@ impl<T> Publisher<T> {
         &self.shared
     }
 
+    /// A second handle on the stream, for a wait that borrows it while `self` is
+    /// borrowed mutably.
+    pub(crate) fn shared_handle(&self) -> Arc<Shared<T>> {
+        Arc::clone(&self.shared)
+    }
+
     /// Whether writing the next event may exceed the cap (then a scan decides).
     #[inline]
     pub(crate) fn needs_room(&self) -> bool {

@@ -80,14 +80,28 @@ impl<T> Shared<T> {
         lock(&self.leftover).extend(nodes);
     }
 
-    /// Publisher side of the backpressure handshake, before its re-check.
+    /// Publisher side of the backpressure handshake, before its re-check: a listener on
+    /// the heap (for [`Publish`](crate::Publish), a future that must own it).
     pub(crate) fn publisher_park(&self) -> event_listener::EventListener {
         let listener = self.space.listen();
+        self.announce_publisher_parked();
+        listener
+    }
+
+    /// The event the publisher waits on for room; the blocking wait registers a listener
+    /// on its own stack (no allocation), then calls
+    /// [`announce_publisher_parked`](Shared::announce_publisher_parked).
+    pub(crate) fn space(&self) -> &event_listener::Event {
+        &self.space
+    }
+
+    /// Marks the publisher parked. The caller has registered its listener on `space`
+    /// first and re-checks for room after this returns.
+    pub(crate) fn announce_publisher_parked(&self) {
         // Release: a subscriber that sees the flag (Acquire) also sees the listener.
         self.publisher_parked.store(true, Ordering::Release);
         // Store-load barrier: pairs with the fence in `wake_publisher`.
         full_fence();
-        listener
     }
 
     pub(crate) fn publisher_unpark(&self) {

@@ -231,17 +231,23 @@ impl<T> std::fmt::Debug for Recv<'_, T> {
 
 impl<T> Publisher<T> {
     /// Waits until the next event may be written. `false` if `deadline` passed first.
+    ///
+    /// The listener lives on this stack frame, as in [`Subscriber::park`]: a blocking
+    /// publisher allocates nothing to wait.
     #[cold]
     pub(crate) fn wait_for_room(&mut self, deadline: Option<Instant>) -> bool {
+        // The stack listener borrows the stream's event while `make_room` borrows `self`.
+        let shared = self.shared_handle();
         loop {
             if self.make_room() {
                 return true;
             }
             // Subscribers may be parked on events not yet announced (a batch).
             self.flush();
-            let listener = self.shared().publisher_park();
+            listener!(shared.space() => listener);
+            shared.announce_publisher_parked();
             if self.make_room() {
-                self.shared().publisher_unpark();
+                shared.publisher_unpark();
                 return true;
             }
             let notified = match deadline {
@@ -251,7 +257,7 @@ impl<T> Publisher<T> {
                 }
                 Some(deadline) => listener.wait_deadline(deadline).is_some(),
             };
-            self.shared().publisher_unpark();
+            shared.publisher_unpark();
             if !notified {
                 return self.make_room();
             }
