@@ -29,9 +29,10 @@ echo "== MIRIFLAGS=\"$MIRIFLAGS\""
 echo "   cargo +nightly miri test -p tailcast --test seeds"
 cargo +nightly miri test -p tailcast --test seeds 2>&1 | tee "$logs/seeds.log"
 
-# Miri runs the seeds in parallel and their outputs interleave: count the seeds tried
-# and the tests of the file instead of parsing the "test result" lines.
-tried=$(grep -c '^Trying seed: ' "$logs/seeds.log" || true)
+# Miri runs the seeds in parallel and their outputs interleave (a "Trying seed" line may
+# start mid-line): count the distinct seeds tried and the tests of the file instead of
+# parsing the "test result" lines.
+tried=$( (grep -o 'Trying seed: [0-9]*' "$logs/seeds.log" || true) | sort -u | wc -l)
 tests=$(grep -c '^#\[test\]' tests/seeds.rs)
 echo
 echo "== ci/miri-seeds.sh passed in $((SECONDS - start)) s: $tests tests x $tried seeds" \
