@@ -402,9 +402,9 @@ criterion_group!(benches, fanout);
 
 /// `FANOUT_PROFILE=<system>/<N>` (for example `tailcast/recv/2`): instead of criterion,
 /// runs that one system `FANOUT_PROFILE_ITERS` times (default 100) and prints the events
-/// delivered, so that `perf stat` over the process gives cycles, instructions and context
-/// switches per event of that system alone (the `limit` line shows the harness's own
-/// share). Used for the profiles in the README.
+/// delivered, so that `perf stat` over the process gives the CPU time, context switches
+/// and system calls per event of that system alone (the `limit` line shows the harness's
+/// own share). `benches/profile.py` drives it for the README's profile table.
 fn profile(spec: &str) {
     let (name, n) = spec
         .rsplit_once('/')
@@ -432,11 +432,10 @@ fn profile(spec: &str) {
 }
 
 fn main() {
+    limit_data();
     if let Ok(spec) = std::env::var("FANOUT_PROFILE") {
-        limit_data();
         return profile(&spec);
     }
-    limit_data();
     // Only under `cargo bench` (criterion's own `--bench` flag), not `cargo test --benches`.
     if std::env::args().any(|a| a == "--bench") {
         report_allocations();
