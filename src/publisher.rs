@@ -50,7 +50,7 @@ pub struct Publisher<T> {
 pub(crate) fn new_stream<T>(config: Config) -> (Publisher<T>, Subscriber<T>) {
     let shared = Arc::new(Shared::new(config));
     let first = NodePtr(Node::alloc(0, config.chunk_len));
-    let list = Reclaimer::new(first, config.chunk_len, shared.register_epoch());
+    let list = Reclaimer::new(first, &config, shared.register_epoch());
     let publisher = Publisher {
         shared,
         list,

@@ -24,28 +24,46 @@
 use std::collections::VecDeque;
 use std::ptr::NonNull;
 
-use crate::config::LagPolicy;
+use crate::config::{Config, LagPolicy};
 use crate::node::{Node, NodePtr};
 use crate::registry::{Entry, State};
 use crate::shared::{EpochHandle, Shared};
 use crate::sync::{full_fence, Arc, AtomicUsize, Ordering};
 
-/// Untainted retired nodes kept for reuse: enough for steady state (one node retired per
-/// node linked) without holding memory beyond the cap.
-const POOL: usize = 2;
+/// The pool size a trim keeps: enough for a steady state of one node retired per node
+/// linked.
+const MIN_POOL: usize = 2;
 
 /// The retained nodes (oldest first; the newest may be linked ahead of the tail), plus a
-/// small pool of recycled nodes.
+/// pool of recycled nodes.
+///
+/// The pool takes every untainted retired node, up to `pool_cap` (the most nodes the cap
+/// lets the list retain: `ceil(capacity / chunk_len) + 2`). A node is allocated only when
+/// the pool is empty, so retained plus pooled nodes never exceed the list's own high-water
+/// mark, which the cap bounds: pooling costs no memory beyond the documented bound, and a
+/// publisher that retires several nodes at once (it woke late from a wait for room) does
+/// not free them only to allocate their replacements during the next few nodes. The
+/// price: node memory (not payloads, which are dropped at retirement) stays at the
+/// steady state's high-water mark. When a cursor stops holding nodes for good (it was
+/// lagged or evicted by a scan, or the attached count fell: a subscriber left), the nodes
+/// that retires are freed, not pooled, beyond [`MIN_POOL`]: memory a departed laggard
+/// held is released at once.
 ///
 /// # Invariants
 ///
 /// - `nodes` are linked in order, consecutive starts differ by `chunk_len`, and every node
 ///   any attached entry points at is in `nodes`.
-/// - `pool` nodes are unreachable, empty (values dropped) and untainted; at most `POOL`.
+/// - `pool` nodes are unreachable, empty (values dropped) and untainted; at most
+///   `pool_cap`.
 /// - Only the publisher's thread touches a `Reclaimer`.
 pub(crate) struct Reclaimer<T> {
     nodes: VecDeque<NodePtr<T>>,
     pool: Vec<NodePtr<T>>,
+    pool_cap: usize,
+    /// A cursor stopped holding nodes since the last retirement: trim the pool after it.
+    trim: bool,
+    /// The attached count seen by the last scan (a fall means a subscriber left).
+    attached: usize,
     chunk_len: usize,
     epoch: EpochHandle,
     /// Nodes handed to the collector whose deferred retirement has not run yet. Only a
@@ -63,12 +81,17 @@ pub(crate) struct Scan {
 }
 
 impl<T> Reclaimer<T> {
-    pub(crate) fn new(first: NodePtr<T>, chunk_len: usize, epoch: EpochHandle) -> Self {
+    pub(crate) fn new(first: NodePtr<T>, config: &Config, epoch: EpochHandle) -> Self {
+        let chunk_len = config.chunk_len;
+        let most_retained = config.capacity.div_ceil(chunk_len as u64).saturating_add(2);
         let mut nodes = VecDeque::new();
         nodes.push_back(first);
         Self {
             nodes,
             pool: Vec::new(),
+            pool_cap: usize::try_from(most_retained).unwrap_or(usize::MAX),
+            trim: false,
+            attached: 0,
             chunk_len,
             epoch,
             garbage: Arc::new(AtomicUsize::new(0)),
@@ -106,6 +129,11 @@ impl<T> Reclaimer<T> {
     /// otherwise lags Skip cursors and evicts Disconnect cursors that are.
     pub(crate) fn scan(&mut self, shared: &Shared<T>, t: u64) -> Scan {
         let cap = shared.config.capacity;
+        // A heuristic (a leave and a join between two scans cancel out): it only decides
+        // whether retired nodes are pooled or freed.
+        let attached = shared.registry.attached();
+        self.trim |= attached < self.attached;
+        self.attached = attached;
         let mut entries = shared.registry.load();
         loop {
             // A write that waits overwrites nothing: a lossy cursor loses nothing to it.
@@ -137,6 +165,7 @@ impl<T> Reclaimer<T> {
                     };
                     match entry.cas(state, moved) {
                         Ok(()) => {
+                            self.trim = true;
                             // The cursor may still be reading the node it was on (under
                             // its pin): retire that node through the epoch. A pointer
                             // that is not retained (a clone's stale copy) needs nothing.
@@ -208,6 +237,7 @@ impl<T> Reclaimer<T> {
 
     /// Retires every node before `floor`, never `tail` or anything after it.
     pub(crate) fn retire_before(&mut self, floor: u64, tail: NodePtr<T>) {
+        let pool_cap = if self.trim { MIN_POOL } else { self.pool_cap };
         let mut deferred = false;
         while let Some(&front) = self.nodes.front() {
             // SAFETY: retained nodes are allocated.
@@ -222,7 +252,7 @@ impl<T> Reclaimer<T> {
             } else if !node.retire() {
                 // A lossy `Ref`/`Batch` that ended the node still holds it while its
                 // cursor moves on: the holder's release frees it.
-            } else if self.pool.len() < POOL {
+            } else if self.pool.len() < pool_cap {
                 // Pooled before the reset, so a value whose `Drop` panics leaks the rest of
                 // its node's values but not the node: `push_new` resets a pooled node again
                 // (with `len` already 0) and the stream's end frees it (F10).
@@ -234,6 +264,15 @@ impl<T> Reclaimer<T> {
             } else {
                 // SAFETY: as above.
                 unsafe { Node::free(front.0) };
+            }
+        }
+        if self.trim {
+            self.trim = false;
+            while self.pool.len() > MIN_POOL {
+                if let Some(node) = self.pool.pop() {
+                    // SAFETY: pooled nodes are unreachable (see the type's invariants).
+                    unsafe { Node::free(node.0) };
+                }
             }
         }
         if deferred {

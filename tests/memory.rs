@@ -120,7 +120,7 @@ const NODE_OVERHEAD: usize = 256;
 const FIXED_SLACK: usize = 16 * 1024;
 
 /// The documented bound in bytes, beyond the stream's fixed part:
-/// `capacity / chunk_len + 2` retained nodes plus a pool of 2, plus `extra_nodes` (cursor
+/// `capacity / chunk_len + 2` retained and pooled nodes, plus 2 to spare, plus `extra_nodes` (cursor
 /// positions, deferred nodes).
 fn node_bound(cap: usize, len: usize, extra_nodes: usize) -> isize {
     let node = len * std::mem::size_of::<Payload>() + NODE_OVERHEAD;
@@ -294,7 +294,7 @@ fn evicted_subscriber_nodes_are_freed() {
         tx.publish(payload(cap as u64));
         assert_eq!(tx.subscriber_count(), 1);
         let after = live() - base;
-        // What stays: the reader's node, the tail and the linked node, the pool of 2.
+        // What stays: the reader's node, the tail and the linked node, a pool of 2.
         let bound = empty + (4 * (node as usize + NODE_OVERHEAD) + FIXED_SLACK / 4) as isize;
         assert!(
             bound < held,
@@ -421,6 +421,53 @@ fn steady_state_allocates_nothing_per_event() {
                 "cap {cap} chunk_len {len} batched {batched}: {allocs} allocations for {n} steps"
             );
         }
+    }
+}
+
+#[test]
+fn threaded_steady_state_allocates_a_constant_not_per_event() {
+    // A reader on its own thread: the publisher blocks on the cap and retires several
+    // nodes at once when it wakes late, the reader parks on fresh nodes. Whatever the
+    // schedule, the stream allocates at most its high-water mark of nodes (each a header,
+    // a slot array, and the event's listener list the first time someone parks on it),
+    // plus the growth of its two pointer lists and a parker per thread: a constant.
+    warm_up();
+    let n = scaled(200, 1_000_000);
+    for (cap, len) in [(64usize, 8usize), (1024, 64), (8, 1)] {
+        let (mut tx, mut rx) = stream::<u64>(cap, len, LagPolicy::Block);
+        let warm = 4 * cap as u64;
+        let reader = std::thread::spawn(move || {
+            let mut before = 0;
+            for i in 0..warm + n {
+                if i == warm {
+                    before = stats().allocs;
+                }
+                assert_eq!(rx.recv(), Ok(i));
+            }
+            let allocs = stats().allocs - before;
+            assert_eq!(rx.recv(), Err(tailcast::RecvError::Closed));
+            allocs
+        });
+        for i in 0..warm {
+            tx.publish(i);
+        }
+        let before = stats().allocs;
+        for i in warm..warm + n {
+            tx.publish(i);
+        }
+        let published = stats().allocs - before;
+        drop(tx);
+        let received = reader.join().unwrap();
+        let nodes = (cap / len + 3) as u64;
+        let bound = 3 * nodes + 2 * (u64::BITS - nodes.leading_zeros()) as u64 + 2;
+        eprintln!(
+            "cap {cap} chunk_len {len}: {published} + {received} allocations (bound {bound})"
+        );
+        assert!(
+            published + received <= bound,
+            "cap {cap} chunk_len {len}: {published} allocations publishing and {received} \
+             receiving {n} events (bound {bound})"
+        );
     }
 }
 

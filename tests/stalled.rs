@@ -116,7 +116,7 @@ fn f6_f9_stalled_block_subscriber_blocks_publisher_bounds_memory_and_drop_wakes_
         let empty = tracked_live() - base;
         // The stream's fixed part: everything but its first node.
         let fixed = empty - node;
-        // Documented: at most `capacity / chunk_len + 2` retained nodes plus a pool of 2;
+        // Documented: at most `capacity / chunk_len + 2` retained and pooled nodes (2 spare);
         // the publisher's list of retained node pointers (a `VecDeque`, at most twice the
         // capacity it needs) grows with them.
         let list = 2 * (nodes + 2) * std::mem::size_of::<usize>() as isize;
@@ -403,7 +403,7 @@ fn f11_stalled_cursor_released_by_the_publisher_on_a_small_stack() {
         tx
     });
     let released = started.elapsed();
-    // What is left: the tail, the node linked ahead and the pool of two, and the
+    // What is left: the tail, the node linked ahead and a pool of two, and the
     // publisher's list of retained node pointers, which keeps the capacity it grew to
     // during the stall (a `VecDeque` does not shrink: up to 16 bytes per node of the peak,
     // against well over 64 bytes per node freed).
