@@ -24,8 +24,10 @@ use crate::wait::Publish;
 ///
 /// - `tail` is retained; slots `tail_len..` of it are unwritten; `next_seq` is the sequence
 ///   number of the next event, `tail.start + tail_len`.
-/// - `floor` is at most the start of every attached cursor's node (a conservative cache:
-///   cursors only move forward and new ones join at or after an existing position).
+/// - `room_until` is `floor + capacity`, where `floor` is at most the start of every
+///   attached cursor's node (a conservative cache: cursors only move forward and new ones
+///   join at or after an existing position). Events below `room_until` need no scan; it
+///   is kept here so the per-event check reads no shared cache line.
 /// - `pending`: slots were published into `tail` without the wake-up check.
 ///
 /// Only one publisher can exist:
@@ -43,7 +45,7 @@ pub struct Publisher<T> {
     tail: NodePtr<T>,
     tail_len: usize,
     next_seq: u64,
-    floor: u64,
+    room_until: u64,
     pending: bool,
 }
 
@@ -57,7 +59,7 @@ pub(crate) fn new_stream<T>(config: Config) -> (Publisher<T>, Subscriber<T>) {
         tail: first,
         tail_len: 0,
         next_seq: 0,
-        floor: 0,
+        room_until: config.capacity,
         pending: false,
     };
     let subscriber = publisher.subscribe();
@@ -241,7 +243,7 @@ impl<T> Publisher<T> {
     /// Whether writing the next event may exceed the cap (then a scan decides).
     #[inline]
     pub(crate) fn needs_room(&self) -> bool {
-        self.next_seq - self.floor >= self.shared.config.capacity
+        self.next_seq >= self.room_until
     }
 
     /// Scans the cursors, lagging or evicting non-`Block` laggards, retires passed nodes,
@@ -256,8 +258,9 @@ impl<T> Publisher<T> {
         let scan = self.list.scan(&self.shared, t);
         // SAFETY: the tail is retained.
         let tail_start = unsafe { self.tail.as_ref() }.start();
-        self.floor = scan.floor.min(tail_start);
-        self.list.retire_before(self.floor, self.tail);
+        let floor = scan.floor.min(tail_start);
+        self.room_until = floor.saturating_add(self.shared.config.capacity);
+        self.list.retire_before(floor, self.tail);
         !scan.blocked
     }
 

@@ -46,6 +46,8 @@ pub struct Subscriber<T> {
     avail: usize,
     start: u64,
     detached: bool,
+    /// The stream's `chunk_len`, copied here so the per-event path reads no shared line.
+    chunk_len: usize,
 }
 
 impl<T> Subscriber<T> {
@@ -62,6 +64,7 @@ impl<T> Subscriber<T> {
         };
         // SAFETY: `entry` points at `node`, so it is retained.
         let start = unsafe { node.as_ref() }.start();
+        let chunk_len = shared.config.chunk_len;
         Self {
             shared,
             entry,
@@ -71,6 +74,7 @@ impl<T> Subscriber<T> {
             start,
             epoch,
             detached: false,
+            chunk_len,
         }
     }
 
@@ -98,7 +102,28 @@ impl<T> Subscriber<T> {
     /// drop(tx);
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     /// ```
+    #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError>
+    where
+        T: Clone,
+    {
+        // Fast path: a Block cursor with a slot already seen published that is not its
+        // node's last. Exactly what `try_recv_slow` does in that case, with no call, pin or
+        // shared read.
+        if self.epoch.is_none() && self.idx < self.avail && self.idx + 1 < self.chunk_len {
+            // SAFETY: `idx < avail` is published, and `node` is live: a Block cursor's
+            // entry holds it (type invariants). Only lossy cursors are ever detached.
+            let value = unsafe { self.node.as_ref().get(self.idx) }.clone();
+            self.idx += 1;
+            return Ok(value);
+        }
+        self.try_recv_slow()
+    }
+
+    /// [`try_recv`](Subscriber::try_recv) in general: any policy, node boundaries, lag,
+    /// close.
+    #[inline(never)]
+    fn try_recv_slow(&mut self) -> Result<T, TryRecvError>
     where
         T: Clone,
     {
@@ -270,7 +295,7 @@ impl<T> Subscriber<T> {
     }
 
     pub(crate) fn chunk_len(&self) -> usize {
-        self.shared.config.chunk_len
+        self.chunk_len
     }
 
     pub(crate) fn is_lossy(&self) -> bool {
@@ -481,6 +506,7 @@ impl<T> Clone for Subscriber<T> {
             start: self.start,
             epoch,
             detached: self.detached,
+            chunk_len: self.chunk_len,
         }
     }
 }
