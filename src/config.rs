@@ -1,5 +1,7 @@
 //! `Builder`, `LagPolicy` and the validated `Config` they produce.
 
+use std::time::Duration;
+
 use crate::error::ConfigError;
 use crate::{Publisher, Subscriber};
 
@@ -11,6 +13,9 @@ pub const MAX_CAPACITY: usize = if usize::BITS > 32 {
 };
 /// The largest accepted `chunk_len`: 2^16 slots per node.
 pub const MAX_CHUNK_LEN: usize = 1 << 16;
+
+/// The longest accepted [`Builder::yield_before_park`]: one second.
+pub const MAX_YIELD_BEFORE_PARK: Duration = Duration::from_secs(1);
 
 /// The largest default chunk length: large enough to amortize a node's allocation and
 /// link, small enough that a node stays within a few pages. Tiny under the checkers so
@@ -54,6 +59,7 @@ pub(crate) struct Config {
     pub(crate) capacity: u64,
     pub(crate) chunk_len: usize,
     pub(crate) policy: LagPolicy,
+    pub(crate) yield_before_park: Duration,
 }
 
 /// Configures and builds a stream.
@@ -83,6 +89,7 @@ pub struct Builder {
     capacity: usize,
     chunk_len: Option<usize>,
     policy: LagPolicy,
+    yield_before_park: Duration,
 }
 
 impl Default for Builder {
@@ -98,6 +105,7 @@ impl Builder {
             capacity: 1024,
             chunk_len: None,
             policy: LagPolicy::Block,
+            yield_before_park: Duration::ZERO,
         }
     }
 
@@ -124,6 +132,48 @@ impl Builder {
         self
     }
 
+    /// How long a blocking wait ([`Subscriber::recv`], [`recv_ref`](Subscriber::recv_ref),
+    /// [`recv_batch`](Subscriber::recv_batch), [`recv_timeout`](Subscriber::recv_timeout),
+    /// [`Publisher::publish`] and [`publish_timeout`](Publisher::publish_timeout)) keeps
+    /// yielding its time slice and re-checking before it parks. Allowed: up to
+    /// [`MAX_YIELD_BEFORE_PARK`] (one second). Default: zero.
+    ///
+    /// With the default, a waiter yields at most 16 times, and only while the publisher and
+    /// every subscriber can each have a core; then it parks, and whoever makes progress
+    /// wakes it through the kernel (a futex call on each side, tens of microseconds on a
+    /// busy or virtual machine). A budget trades CPU for latency: a waiter whose next event
+    /// arrives within the budget is never parked, so neither side pays a wake-up, but it
+    /// keeps its core busy (yielding) while it waits. It never spins without bound: once
+    /// the budget is spent, it parks. Async waits do not yield; they return to their
+    /// executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let (mut tx, mut rx) = tailcast::Builder::new()
+    ///     .yield_before_park(Duration::from_micros(50))
+    ///     .build::<u64>()?;
+    /// let reader = std::thread::spawn(move || rx.recv());
+    /// tx.publish(1);
+    /// assert_eq!(reader.join().unwrap(), Ok(1));
+    ///
+    /// let err = tailcast::Builder::new()
+    ///     .yield_before_park(Duration::from_secs(2))
+    ///     .build::<u64>()
+    ///     .unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "invalid yield_before_park: 2000000 (allowed: 0..=1000000 microseconds)"
+    /// );
+    /// # Ok::<(), tailcast::ConfigError>(())
+    /// ```
+    pub fn yield_before_park(mut self, budget: Duration) -> Self {
+        self.yield_before_park = budget;
+        self
+    }
+
     pub(crate) fn config(&self) -> Result<Config, ConfigError> {
         if !(1..=MAX_CAPACITY).contains(&self.capacity) {
             return Err(ConfigError::new(
@@ -144,10 +194,20 @@ impl Builder {
                 ))
             }
         };
+        if self.yield_before_park > MAX_YIELD_BEFORE_PARK {
+            return Err(ConfigError::new(
+                "yield_before_park",
+                // Rounded up, so a value just over the limit does not print as the limit.
+                usize::try_from(self.yield_before_park.as_nanos().div_ceil(1000))
+                    .unwrap_or(usize::MAX),
+                format!("0..={} microseconds", MAX_YIELD_BEFORE_PARK.as_micros()),
+            ));
+        }
         Ok(Config {
             capacity: self.capacity as u64,
             chunk_len,
             policy: self.policy,
+            yield_before_park: self.yield_before_park,
         })
     }
 

@@ -153,7 +153,8 @@ impl ConfigError {
         }
     }
 
-    /// The name of the offending setting (`"capacity"` or `"chunk_len"`).
+    /// The name of the offending setting (`"capacity"`, `"chunk_len"` or
+    /// `"yield_before_park"`; the value of the last is in microseconds).
     pub fn field(&self) -> &'static str {
         self.field
     }

@@ -42,10 +42,21 @@
 //!
 //! With no subscribers the publisher never waits and nothing accumulates.
 //!
+//! # Waiting
+//!
+//! A blocking wait (a subscriber with nothing to read, a `Block` publisher at the cap)
+//! first yields its time slice a few times, only while every thread of the stream can
+//! have a core, then parks until the other side makes progress and wakes it. Nothing spins
+//! without bound, and an idle stream costs no CPU. [`Builder::yield_before_park`] extends
+//! the yielding phase for a fixed time: less wake-up latency, more CPU while waiting.
+//!
 //! # Memory
 //!
-//! At most `capacity / chunk_len + 2` nodes are retained for the attached cursors, plus a
-//! pool of two recycled nodes. A dropped or evicted subscriber releases its nodes at once,
+//! At most `capacity / chunk_len + 2` nodes are retained for the attached cursors. Nodes
+//! every cursor has passed go to a pool for reuse, and a node is allocated only when the
+//! pool is empty, so retained plus pooled nodes stay within the same bound and steady
+//! state allocates nothing, also with readers on other threads. A dropped, lagged or
+//! evicted subscriber releases its nodes at once (freed, not pooled),
 //! except a node it may still have been reading, which is freed within a few nodes of
 //! further publishing (or when the stream ends).
 //! When the publisher and every subscriber are gone, nothing of the stream stays allocated.
@@ -154,7 +165,7 @@ mod subscriber;
 mod sync;
 mod wait;
 
-pub use config::{Builder, LagPolicy, MAX_CAPACITY, MAX_CHUNK_LEN};
+pub use config::{Builder, LagPolicy, MAX_CAPACITY, MAX_CHUNK_LEN, MAX_YIELD_BEFORE_PARK};
 pub use error::{ConfigError, Full, RecvError, RecvTimeoutError, TryRecvError};
 pub use publisher::Publisher;
 pub use refs::{Batch, Ref};

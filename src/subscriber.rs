@@ -8,7 +8,8 @@ use crate::node::NodePtr;
 use crate::refs::{Batch, NodeHold, Ref};
 use crate::registry::{Entry, State};
 use crate::shared::{EpochHandle, Shared};
-use crate::sync::{full_fence, Arc, Backoff};
+use crate::sync::{full_fence, Arc};
+use crate::wait::Backoff;
 
 /// A cursor over the stream: receives every event published after it was created, in
 /// order, at its own pace.
@@ -166,11 +167,11 @@ impl<T> Subscriber<T> {
     where
         T: Clone,
     {
-        let backoff = Backoff::new(self.shared.may_yield());
+        let mut backoff = Backoff::new();
         loop {
             match self.try_recv() {
                 Err(TryRecvError::Empty) => {
-                    if !backoff.snooze() {
+                    if !backoff.snooze(&self.shared, None) {
                         self.park(None);
                     }
                 }
@@ -232,7 +233,7 @@ impl<T> Subscriber<T> {
 
     /// Blocks until an event is readable (without consuming it), or an error is due.
     fn wait_readable(&mut self) -> Result<(), RecvError> {
-        let backoff = Backoff::new(self.shared.may_yield());
+        let mut backoff = Backoff::new();
         loop {
             let _pin = self.pin();
             match self.poll_slot() {
@@ -241,7 +242,7 @@ impl<T> Subscriber<T> {
                 Err(e) => return Err(expect_not_empty(e)),
             }
             drop(_pin);
-            if !backoff.snooze() {
+            if !backoff.snooze(&self.shared, None) {
                 self.park(None);
             }
         }

@@ -109,38 +109,3 @@ impl<T> std::fmt::Debug for Snapshot<T> {
         f.write_str("Snapshot { .. }")
     }
 }
-
-/// A bounded wait before a waiter parks: up to [`Backoff::YIELDS`] `yield_now` calls. A
-/// reader that has just caught up usually finds the next event within that time, which
-/// saves the futex round trip of parking and being notified. Enabled only when every
-/// thread of the stream can have a core (`Shared::may_yield`). Under loom it is completed
-/// at once (loom explores the park protocol itself; yielding would only multiply
-/// executions).
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    step: std::cell::Cell<u32>,
-}
-
-impl Backoff {
-    /// The yield budget before parking.
-    pub(crate) const YIELDS: u32 = 16;
-
-    /// A budget of [`Backoff::YIELDS`] if `enabled`, else none.
-    #[inline]
-    pub(crate) fn new(enabled: bool) -> Self {
-        Self {
-            step: std::cell::Cell::new(if enabled { 0 } else { Self::YIELDS }),
-        }
-    }
-
-    /// Yields once (bounded); `false` once the budget is spent and the caller should park.
-    #[inline]
-    pub(crate) fn snooze(&self) -> bool {
-        if cfg!(loom) || self.step.get() >= Self::YIELDS {
-            return false;
-        }
-        self.step.set(self.step.get() + 1);
-        std::thread::yield_now();
-        true
-    }
-}

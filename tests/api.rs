@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{drain_values, scaled, Ledger};
 use tailcast::{
     channel, Builder, ConfigError, Full, LagPolicy, Publisher, RecvError, RecvTimeoutError,
-    Subscriber, TryRecvError, MAX_CAPACITY, MAX_CHUNK_LEN,
+    Subscriber, TryRecvError, MAX_CAPACITY, MAX_CHUNK_LEN, MAX_YIELD_BEFORE_PARK,
 };
 
 /// A generous timeout for waits that must succeed (never reached in a passing run).
@@ -607,6 +607,33 @@ fn builder_rejects_invalid_chunk_len() {
     // The chunk length is checked against the capacity set last, in any call order.
     let e = config_error(Builder::new().chunk_len(16).capacity(8));
     assert_eq!(e.field(), "chunk_len");
+}
+
+#[test]
+fn builder_rejects_a_yield_budget_over_one_second() {
+    let over = MAX_YIELD_BEFORE_PARK + Duration::from_nanos(1);
+    let e = config_error(Builder::new().yield_before_park(over));
+    assert_eq!(
+        e.to_string(),
+        "invalid yield_before_park: 1000001 (allowed: 0..=1000000 microseconds)"
+    );
+    assert_eq!((e.field(), e.value()), ("yield_before_park", 1_000_001));
+    let e = config_error(Builder::new().yield_before_park(Duration::MAX));
+    assert_eq!((e.field(), e.value()), ("yield_before_park", usize::MAX));
+    // Capacity and chunk length are reported first.
+    let e = config_error(Builder::new().capacity(0).yield_before_park(over));
+    assert_eq!(e.field(), "capacity");
+    // The boundaries are accepted.
+    for budget in [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        MAX_YIELD_BEFORE_PARK,
+    ] {
+        assert!(Builder::new()
+            .yield_before_park(budget)
+            .build::<u8>()
+            .is_ok());
+    }
 }
 
 #[test]

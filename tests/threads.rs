@@ -7,10 +7,13 @@ mod common;
 
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{scaled, stream, Rng};
-use tailcast::{Full, LagPolicy, RecvError, RecvTimeoutError, Subscriber, TryRecvError};
+use tailcast::{
+    Builder, Full, LagPolicy, Publisher, RecvError, RecvTimeoutError, Subscriber, TryRecvError,
+    MAX_YIELD_BEFORE_PARK,
+};
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -46,6 +49,33 @@ fn verify_sequence(rx: &mut Subscriber<u64>, from: u64, method: Option<u64>) -> 
     }
 }
 
+/// Publishes `0..n` to `readers` threads, each receiving with one method, and one more
+/// rotating through all of them; closes; asserts that each saw exactly the sequence.
+fn fan_out_and_verify(
+    mut tx: Publisher<u64>,
+    rx: Subscriber<u64>,
+    readers: u64,
+    n: u64,
+    ctx: &str,
+) {
+    let handles: Vec<_> = (0..readers)
+        .map(|r| {
+            let mut rx = rx.clone();
+            thread::spawn(move || verify_sequence(&mut rx, 0, Some(r % 4)))
+        })
+        .collect();
+    let mut rotating = rx;
+    let rotating = thread::spawn(move || verify_sequence(&mut rotating, 0, None));
+    for i in 0..n {
+        tx.publish(i);
+    }
+    drop(tx);
+    for h in handles {
+        assert_eq!(h.join().unwrap(), n, "{ctx}");
+    }
+    assert_eq!(rotating.join().unwrap(), n, "{ctx}");
+}
+
 #[test]
 fn many_block_subscribers_tiny_capacities() {
     let n = scaled(16, 20_000);
@@ -55,23 +85,8 @@ fn many_block_subscribers_tiny_capacities() {
             if cfg!(miri) && ![(1, 1), (2, 2), (3, 2)].contains(&(cap, len)) {
                 continue;
             }
-            let (mut tx, rx) = stream(cap, len, LagPolicy::Block);
-            let handles: Vec<_> = (0..readers)
-                .map(|r| {
-                    let mut rx = rx.clone();
-                    thread::spawn(move || verify_sequence(&mut rx, 0, Some(r as u64 % 4)))
-                })
-                .collect();
-            let mut rotating = rx;
-            let rotating = thread::spawn(move || verify_sequence(&mut rotating, 0, None));
-            for i in 0..n {
-                tx.publish(i);
-            }
-            drop(tx);
-            for h in handles {
-                assert_eq!(h.join().unwrap(), n, "cap {cap} chunk_len {len}");
-            }
-            assert_eq!(rotating.join().unwrap(), n, "cap {cap} chunk_len {len}");
+            let (tx, rx) = stream(cap, len, LagPolicy::Block);
+            fan_out_and_verify(tx, rx, readers, n, &format!("cap {cap} chunk_len {len}"));
         }
     }
 }
@@ -231,6 +246,55 @@ fn subscriber_moves_between_threads() {
     }
     writer.join().unwrap();
     assert_eq!(rx.recv(), Err(RecvError::Closed));
+}
+
+/// A stream whose blocking waiters yield for up to `budget` before they park.
+fn yielding(cap: usize, len: usize, budget: Duration) -> (Publisher<u64>, Subscriber<u64>) {
+    Builder::new()
+        .capacity(cap)
+        .chunk_len(len)
+        .yield_before_park(budget)
+        .build()
+        .expect("valid configuration")
+}
+
+#[test]
+fn yielding_waiters_see_the_exact_sequence() {
+    let n = scaled(16, 20_000);
+    // A budget shorter than most waits (they yield, then park) and one longer than the
+    // run (nobody parks); at capacity 1 the publisher waits for room as often as the
+    // readers wait for events.
+    for budget in [Duration::from_micros(1), MAX_YIELD_BEFORE_PARK] {
+        for (cap, len) in [(1usize, 1usize), (4, 2)] {
+            let (tx, rx) = yielding(cap, len, budget);
+            let ctx = format!("{budget:?} cap {cap} chunk_len {len}");
+            fan_out_and_verify(tx, rx, 2, n, &ctx);
+        }
+    }
+}
+
+#[test]
+fn a_yield_budget_never_outlasts_a_timeout() {
+    let (mut tx, mut rx) = yielding(1, 1, MAX_YIELD_BEFORE_PARK);
+    let start = Instant::now();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(5)),
+        Err(RecvTimeoutError::Timeout)
+    );
+    tx.publish(0);
+    assert_eq!(
+        tx.publish_timeout(1, Duration::from_millis(5)),
+        Err(Full(1))
+    );
+    // Each wait ended at its own deadline; had it yielded out its budget first, the two
+    // would have taken two seconds.
+    assert!(
+        start.elapsed() < MAX_YIELD_BEFORE_PARK,
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(rx.recv(), Ok(0));
+    assert_eq!(tx.publish_timeout(1, Duration::from_millis(5)), Ok(()));
 }
 
 #[test]

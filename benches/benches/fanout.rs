@@ -30,6 +30,8 @@ static ALLOC: CountingAlloc = CountingAlloc;
 /// Events published per iteration.
 const EVENTS: u64 = 100_000;
 const CAPACITY: usize = 1024;
+/// The yield budget of the `*_yielding` tailcast systems.
+const YIELD_BUDGET: std::time::Duration = std::time::Duration::from_micros(50);
 const SUBSCRIBERS: [usize; 4] = [1, 2, 4, 8];
 /// The longest run: `report_allocations` uses 2 × EVENTS.
 const LIMIT_DATA: u64 = 2 * EVENTS;
@@ -79,9 +81,23 @@ fn tailcast_publish(mut tx: tailcast::Publisher<u64>, events: u64) -> impl FnOnc
 }
 
 fn tailcast_recv(n: usize, events: u64) {
-    let (tx, rx) = tailcast::channel::<u64>(CAPACITY);
+    tailcast_recv_with("tailcast/recv", tailcast::Builder::new(), n, events);
+}
+
+/// `recv` on a stream whose waiters yield for up to [`YIELD_BUDGET`] before they park: the
+/// opt-in CPU-for-latency trade (`Builder::yield_before_park`).
+fn tailcast_recv_yielding(n: usize, events: u64) {
+    let builder = tailcast::Builder::new().yield_before_park(YIELD_BUDGET);
+    tailcast_recv_with("tailcast/recv_yielding", builder, n, events);
+}
+
+fn tailcast_recv_with(system: &str, builder: tailcast::Builder, n: usize, events: u64) {
+    let (tx, rx) = builder
+        .capacity(CAPACITY)
+        .build::<u64>()
+        .expect("valid configuration");
     run(
-        "tailcast/recv",
+        system,
         n,
         events,
         rx,
@@ -310,8 +326,9 @@ fn limit(n: usize, events: u64) {
 /// One system's run: N subscribers, `events` events, verified.
 type Run = fn(usize, u64);
 
-const SYSTEMS: [(&str, Run); 9] = [
+const SYSTEMS: [(&str, Run); 10] = [
     ("tailcast/recv", tailcast_recv),
+    ("tailcast/recv_yielding", tailcast_recv_yielding),
     ("tailcast/recv_ref", tailcast_recv_ref),
     ("tailcast/recv_batch", tailcast_recv_batch),
     ("tokio-broadcast/blocking_recv", tokio_broadcast),

@@ -139,7 +139,20 @@ fn warmup(events: u64) -> u64 {
 }
 
 fn tailcast_recv(events: u64) -> Outcome {
-    let (mut tx, rx) = tailcast::channel::<Stamp>(CAPACITY);
+    tailcast_with("tailcast/recv", tailcast::Builder::new(), events)
+}
+
+/// Waiters yield for up to 50 µs (five publish periods) before they park.
+fn tailcast_recv_yielding(events: u64) -> Outcome {
+    let builder = tailcast::Builder::new().yield_before_park(Duration::from_micros(50));
+    tailcast_with("tailcast/recv_yielding", builder, events)
+}
+
+fn tailcast_with(system: &str, builder: tailcast::Builder, events: u64) -> Outcome {
+    let (mut tx, rx) = builder
+        .capacity(CAPACITY)
+        .build::<Stamp>()
+        .expect("valid configuration");
     let readers = (0..SUBSCRIBERS)
         .map(|_| {
             let mut rx = rx.clone();
@@ -153,7 +166,7 @@ fn tailcast_recv(events: u64) -> Outcome {
         })
         .collect();
     drop(rx);
-    run("tailcast/recv", events, readers, move |s| tx.publish(s))
+    run(system, events, readers, move |s| tx.publish(s))
 }
 
 fn tokio_broadcast(events: u64) -> Outcome {
@@ -296,8 +309,9 @@ fn disruptor_fanout(events: u64) -> Outcome {
 
 type Run = fn(u64) -> Outcome;
 
-const SYSTEMS: [(&str, Run); 6] = [
+const SYSTEMS: [(&str, Run); 7] = [
     ("tailcast/recv", tailcast_recv),
+    ("tailcast/recv_yielding", tailcast_recv_yielding),
     ("tokio-broadcast/blocking_recv", tokio_broadcast),
     ("async-broadcast/recv_blocking", async_broadcast),
     ("bus/recv", bus_fanout),
