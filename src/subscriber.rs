@@ -103,28 +103,7 @@ impl<T> Subscriber<T> {
     /// drop(tx);
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     /// ```
-    #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError>
-    where
-        T: Clone,
-    {
-        // Fast path: a Block cursor with a slot already seen published that is not its
-        // node's last. Exactly what `try_recv_slow` does in that case, with no call, pin or
-        // shared read.
-        if self.epoch.is_none() && self.idx < self.avail && self.idx + 1 < self.chunk_len {
-            // SAFETY: `idx < avail` is published, and `node` is live: a Block cursor's
-            // entry holds it (type invariants). Only lossy cursors are ever detached.
-            let value = unsafe { self.node.as_ref().get(self.idx) }.clone();
-            self.idx += 1;
-            return Ok(value);
-        }
-        self.try_recv_slow()
-    }
-
-    /// [`try_recv`](Subscriber::try_recv) in general: any policy, node boundaries, lag,
-    /// close.
-    #[inline(never)]
-    fn try_recv_slow(&mut self) -> Result<T, TryRecvError>
     where
         T: Clone,
     {
