@@ -266,13 +266,10 @@ impl<T> Reclaimer<T> {
                 unsafe { Node::free(front.0) };
             }
         }
-        if self.trim {
-            self.trim = false;
-            while self.pool.len() > MIN_POOL {
-                if let Some(node) = self.pool.pop() {
-                    // SAFETY: pooled nodes are unreachable (see the type's invariants).
-                    unsafe { Node::free(node.0) };
-                }
+        if std::mem::take(&mut self.trim) {
+            for node in self.pool.drain(MIN_POOL.min(self.pool.len())..) {
+                // SAFETY: pooled nodes are unreachable (see the type's invariants).
+                unsafe { Node::free(node.0) };
             }
         }
         if deferred {

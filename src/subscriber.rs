@@ -47,8 +47,6 @@ pub struct Subscriber<T> {
     avail: usize,
     start: u64,
     detached: bool,
-    /// The stream's `chunk_len`, copied here so the per-event path reads no shared line.
-    chunk_len: usize,
 }
 
 impl<T> Subscriber<T> {
@@ -65,7 +63,6 @@ impl<T> Subscriber<T> {
         };
         // SAFETY: `entry` points at `node`, so it is retained.
         let start = unsafe { node.as_ref() }.start();
-        let chunk_len = shared.config.chunk_len;
         Self {
             shared,
             entry,
@@ -75,7 +72,6 @@ impl<T> Subscriber<T> {
             start,
             epoch,
             detached: false,
-            chunk_len,
         }
     }
 
@@ -275,7 +271,7 @@ impl<T> Subscriber<T> {
     }
 
     pub(crate) fn chunk_len(&self) -> usize {
-        self.chunk_len
+        self.shared.config.chunk_len
     }
 
     pub(crate) fn is_lossy(&self) -> bool {
@@ -486,7 +482,6 @@ impl<T> Clone for Subscriber<T> {
             start: self.start,
             epoch,
             detached: self.detached,
-            chunk_len: self.chunk_len,
         }
     }
 }
