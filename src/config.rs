@@ -34,9 +34,9 @@ fn default_chunk_len(capacity: usize) -> usize {
 /// What happens when a subscriber falls `capacity` events behind the publisher.
 ///
 /// Set for the whole channel with [`Builder::lag_policy`] and per subscriber with
-/// [`Publisher::subscribe_with`]; a clone keeps its source's policy. Lag is counted from the
-/// start of the node the subscriber is reading, so a subscriber counts as `capacity` behind
-/// up to `chunk_len - 1` events before an exact count would say so.
+/// [`Publisher::subscribe_with`]; a clone keeps its source's policy. Lag is counted
+/// exactly, in events: a subscriber `k` events behind (published and not yet received by
+/// it) lets the publisher write `capacity - k` more before its policy applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LagPolicy {
     /// Lossless (the default): the publisher waits while this subscriber is `capacity`
@@ -60,6 +60,16 @@ pub(crate) struct Config {
     pub(crate) chunk_len: usize,
     pub(crate) policy: LagPolicy,
     pub(crate) yield_before_park: Duration,
+    /// Events kept for late subscribers ([`Builder::retain`]).
+    pub(crate) retain: u64,
+}
+
+impl Config {
+    /// The most events any node still retained can hold back: the capacity for the
+    /// slowest cursor, or the retention window if it is larger.
+    pub(crate) fn span(&self) -> u64 {
+        self.capacity.max(self.retain)
+    }
 }
 
 /// Configures and builds a stream.
@@ -90,6 +100,7 @@ pub struct Builder {
     chunk_len: Option<usize>,
     policy: LagPolicy,
     yield_before_park: Duration,
+    retain: usize,
 }
 
 impl Default for Builder {
@@ -106,11 +117,15 @@ impl Builder {
             chunk_len: None,
             policy: LagPolicy::Block,
             yield_before_park: Duration::ZERO,
+            retain: 0,
         }
     }
 
     /// The cap on outstanding events: how far the slowest subscriber may fall behind
-    /// before its [`LagPolicy`] applies. Allowed: `1..=2^32`.
+    /// before its [`LagPolicy`] applies, counted exactly in events. With the slowest
+    /// `Block` subscriber `k` events behind, exactly `capacity - k` more events are
+    /// accepted without waiting, and each event it receives makes room for one more.
+    /// Allowed: `1..=2^32`.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
@@ -118,9 +133,9 @@ impl Builder {
 
     /// Events per node. Allowed: `1..=min(capacity, 2^16)`. Default: `capacity / 4`,
     /// clamped to `1..=64`. Larger nodes amortize allocation and cursor updates; smaller
-    /// nodes free memory sooner and count lag more exactly. A cursor publishes its position
-    /// once per node, so with `chunk_len` close to `capacity` the publisher can run only
-    /// about one node ahead of the slowest `Block` subscriber.
+    /// nodes free memory sooner: memory holds at most `capacity + chunk_len` events (a
+    /// node is freed once every cursor has left it). The capacity rule does not depend
+    /// on it.
     pub fn chunk_len(mut self, chunk_len: usize) -> Self {
         self.chunk_len = Some(chunk_len);
         self
@@ -174,6 +189,35 @@ impl Builder {
         self
     }
 
+    /// Keeps the last `n` published events even when no subscriber holds them, so that a
+    /// late subscriber can replay them ([`Publisher::subscribe_at`] with
+    /// [`Position::Oldest`](crate::Position::Oldest) or a
+    /// [`Position::Seq`](crate::Position::Seq) inside the window). Allowed:
+    /// `0..=2^32`. Default: 0 (nothing kept for late subscribers).
+    ///
+    /// Retained events do not count against `capacity`: the publisher never waits for
+    /// the window. Memory holds at most `max(capacity, n) + chunk_len` events.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tailcast::Position;
+    ///
+    /// let (mut tx, rx) = tailcast::Builder::new().capacity(8).retain(3).build::<u32>()?;
+    /// drop(rx);
+    /// tx.publish_batch(0..10); // no subscriber: nothing waits
+    /// let mut late = tx.subscribe_at(Position::Oldest)?;
+    /// assert_eq!(late.position(), 7);
+    /// assert_eq!(late.try_recv(), Ok(7));
+    /// assert_eq!(late.try_recv(), Ok(8));
+    /// assert_eq!(late.try_recv(), Ok(9));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retain(mut self, n: usize) -> Self {
+        self.retain = n;
+        self
+    }
+
     pub(crate) fn config(&self) -> Result<Config, ConfigError> {
         if !(1..=MAX_CAPACITY).contains(&self.capacity) {
             return Err(ConfigError::new(
@@ -203,7 +247,15 @@ impl Builder {
                 format!("0..={} microseconds", MAX_YIELD_BEFORE_PARK.as_micros()),
             ));
         }
+        if self.retain > MAX_CAPACITY {
+            return Err(ConfigError::new(
+                "retain",
+                self.retain,
+                format!("0..={MAX_CAPACITY}"),
+            ));
+        }
         Ok(Config {
+            retain: self.retain as u64,
             capacity: self.capacity as u64,
             chunk_len,
             policy: self.policy,

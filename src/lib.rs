@@ -156,6 +156,7 @@
 mod config;
 mod error;
 mod node;
+mod position;
 mod publisher;
 mod reclaim;
 mod refs;
@@ -167,6 +168,7 @@ mod wait;
 
 pub use config::{Builder, LagPolicy, MAX_CAPACITY, MAX_CHUNK_LEN, MAX_YIELD_BEFORE_PARK};
 pub use error::{ConfigError, Full, RecvError, RecvTimeoutError, TryRecvError};
+pub use position::{Position, PositionError, Stats};
 pub use publisher::Publisher;
 pub use refs::{Batch, Ref};
 pub use subscriber::Subscriber;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, LagPolicy};
 use crate::error::Full;
 use crate::node::{Node, NodePtr};
+use crate::position::{Position, PositionError, Stats};
 use crate::reclaim::Reclaimer;
 use crate::registry::{Entry, State};
 use crate::shared::Shared;
@@ -24,10 +25,11 @@ use crate::wait::Publish;
 ///
 /// - `tail` is retained; slots `tail_len..` of it are unwritten; `next_seq` is the sequence
 ///   number of the next event, `tail.start + tail_len`.
-/// - `room_until` is `floor + capacity`, where `floor` is at most the start of every
-///   attached cursor's node (a conservative cache: cursors only move forward and new ones
-///   join at or after an existing position). Events below `room_until` need no scan; it
-///   is kept here so the per-event check reads no shared cache line.
+/// - `room_until` is `lowest + capacity`, where `lowest` is at most the position of every
+///   attached cursor (a conservative cache: positions only grow, cursors joining through
+///   `subscribe`, `clone` or `resubscribe` start at or after an existing one, and
+///   `subscribe_at`, which may start further back, resets it). Events below `room_until`
+///   need no scan; it is kept here so the per-event check reads no shared cache line.
 /// - `pending`: slots were published into `tail` without the wake-up check.
 ///
 /// Only one publisher can exist:
@@ -45,13 +47,32 @@ pub struct Publisher<T> {
     tail: NodePtr<T>,
     tail_len: usize,
     next_seq: u64,
-    room_until: u64,
+    room_until: RoomUntil,
     pending: bool,
 }
 
+/// The publisher's cached `room_until`, lowered by [`Publisher::subscribe_at`] through
+/// `&self`. A std atomic with `Relaxed` accesses, invisible to loom: `&self` and `&mut self`
+/// borrows of the publisher never overlap, so it is never accessed concurrently; the
+/// atomic only makes the write through `&self` sound. A `Relaxed` load is a plain load.
+#[derive(Debug)]
+struct RoomUntil(std::sync::atomic::AtomicU64);
+
+impl RoomUntil {
+    #[inline]
+    fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn set(&self, v: u64) {
+        self.0.store(v, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub(crate) fn new_stream<T>(config: Config) -> (Publisher<T>, Subscriber<T>) {
-    let shared = Arc::new(Shared::new(config));
     let first = NodePtr(Node::alloc(0, config.chunk_len));
+    let shared = Arc::new(Shared::new(config, first));
     let list = Reclaimer::new(first, &config, shared.register_epoch());
     let publisher = Publisher {
         shared,
@@ -59,7 +80,7 @@ pub(crate) fn new_stream<T>(config: Config) -> (Publisher<T>, Subscriber<T>) {
         tail: first,
         tail_len: 0,
         next_seq: 0,
-        room_until: config.capacity,
+        room_until: RoomUntil(std::sync::atomic::AtomicU64::new(config.capacity)),
         pending: false,
     };
     let subscriber = publisher.subscribe();
@@ -209,9 +230,124 @@ impl<T> Publisher<T> {
     pub fn subscribe_with(&self, policy: LagPolicy) -> Subscriber<T> {
         // SAFETY: the tail is retained.
         let start = unsafe { self.tail.as_ref() }.start();
-        let entry = Entry::new(State::at(self.tail.0), start, policy);
+        let entry = Entry::new(State::at(self.tail.0), start, self.next_seq, policy);
         self.shared.registry.join(Arc::clone(&entry), true);
         Subscriber::new(Arc::clone(&self.shared), entry, self.tail, self.tail_len)
+    }
+
+    /// A new subscriber with the stream's lag policy, placed at `position`: the oldest
+    /// retained event, the live end, or a sequence number inside the retention window
+    /// ([`Builder::retain`](crate::Builder::retain)).
+    ///
+    /// A subscriber placed more than `capacity` events back counts as that far behind: a
+    /// `Block` one holds the publisher until it has caught up to within `capacity`; a
+    /// `Skip` or `Disconnect` one is lagged or evicted by the next publish.
+    ///
+    /// # Errors
+    ///
+    /// [`PositionError`] if `Position::Seq(n)` lies outside the window; its message names
+    /// the window's first and last sequence numbers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tailcast::Position;
+    ///
+    /// let (mut tx, _rx) = tailcast::Builder::new().capacity(16).retain(4).build::<u32>()?;
+    /// tx.publish_batch(0..10);
+    /// let mut from_seven = tx.subscribe_at(Position::Seq(7))?;
+    /// assert_eq!(from_seven.position(), 7);
+    /// assert_eq!(from_seven.try_recv(), Ok(7));
+    /// assert_eq!(tx.subscribe_at(Position::Live)?.position(), 10);
+    /// assert!(tx.subscribe_at(Position::Seq(5)).is_err()); // before the window (6..=9)
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn subscribe_at(&self, position: Position) -> Result<Subscriber<T>, PositionError> {
+        self.subscribe_at_with(position, self.shared.config.policy)
+    }
+
+    /// [`subscribe_at`](Publisher::subscribe_at) with its own lag policy.
+    pub fn subscribe_at_with(
+        &self,
+        position: Position,
+        policy: LagPolicy,
+    ) -> Result<Subscriber<T>, PositionError> {
+        let oldest = self.oldest();
+        let seq = match position {
+            Position::Live => self.next_seq,
+            Position::Oldest => oldest,
+            Position::Seq(seq) if (oldest..=self.next_seq).contains(&seq) => seq,
+            Position::Seq(seq) => return Err(PositionError::new(seq, oldest, self.next_seq)),
+        };
+        let l = self.shared.config.chunk_len as u64;
+        // SAFETY: the tail is retained.
+        let tail_start = unsafe { self.tail.as_ref() }.start();
+        // The window's nodes are retained (`scan_for` keeps the node holding `oldest`).
+        let node = if seq >= tail_start {
+            self.tail
+        } else {
+            self.list.node_at(seq / l * l)
+        };
+        // SAFETY: `node` is retained.
+        let start = unsafe { node.as_ref() }.start();
+        let entry = Entry::new(State::at(node.0), start, seq, policy);
+        self.shared.registry.join(Arc::clone(&entry), true);
+        // The new cursor may be behind every other one: the next write asks again.
+        self.room_until.set(0);
+        Ok(Subscriber::new(
+            Arc::clone(&self.shared),
+            entry,
+            node,
+            (seq - start) as usize,
+        ))
+    }
+
+    /// A snapshot of the stream's figures: events published, subscribers, how far behind
+    /// the slowest one is and its policy, nodes held and pooled, events retained. Reads
+    /// each cursor's position; takes no lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tailcast::LagPolicy;
+    ///
+    /// let (mut tx, mut rx) = tailcast::channel::<u32>(8);
+    /// tx.publish_batch(0..5);
+    /// rx.recv()?;
+    /// let stats = tx.stats();
+    /// assert_eq!(stats.published, 5);
+    /// assert_eq!(stats.subscribers, 1);
+    /// assert_eq!(stats.slowest_lag, 4);
+    /// assert_eq!(stats.slowest_policy, Some(LagPolicy::Block));
+    /// # Ok::<(), tailcast::RecvError>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let slowest =
+            self.shared
+                .registry
+                .load()
+                .iter()
+                .fold(None::<(u64, LagPolicy)>, |slowest, entry| {
+                    let state = entry.load();
+                    if state.is_detached() {
+                        return slowest;
+                    }
+                    let pos = entry.pos().max(entry.start()).min(self.next_seq);
+                    match slowest {
+                        Some((p, _)) if p <= pos => slowest,
+                        _ => Some((pos, entry.policy())),
+                    }
+                });
+        let (nodes_live, nodes_pooled) = self.list.counts();
+        Stats {
+            published: self.next_seq,
+            subscribers: self.subscriber_count(),
+            slowest_lag: slowest.map_or(0, |(pos, _)| self.next_seq - pos),
+            slowest_policy: slowest.map(|(_, policy)| policy),
+            nodes_live,
+            nodes_pooled,
+            retained: self.next_seq - self.oldest(),
+        }
     }
 
     /// The number of attached subscribers (not dropped, not evicted).
@@ -243,7 +379,7 @@ impl<T> Publisher<T> {
     /// Whether writing the next event may exceed the cap (then a scan decides).
     #[inline]
     pub(crate) fn needs_room(&self) -> bool {
-        self.next_seq >= self.room_until
+        self.next_seq >= self.room_until.get()
     }
 
     /// Scans the cursors, lagging or evicting non-`Block` laggards, retires passed nodes,
@@ -258,10 +394,28 @@ impl<T> Publisher<T> {
         let scan = self.list.scan(&self.shared, t);
         // SAFETY: the tail is retained.
         let tail_start = unsafe { self.tail.as_ref() }.start();
-        let floor = scan.floor.min(tail_start);
-        self.room_until = floor.saturating_add(self.shared.config.capacity);
+        // Events below `lowest + capacity` can be written without asking again. With no
+        // cursor, nobody can fall behind: look again `capacity` events from now.
+        let lowest = scan.lowest.min(t);
+        self.room_until
+            .set(lowest.saturating_add(self.shared.config.capacity));
+        // The retention window keeps the node holding its oldest event.
+        let floor = scan.floor.min(tail_start).min(self.oldest_node_start());
         self.list.retire_before(floor, self.tail);
         !scan.blocked
+    }
+
+    /// The sequence number of the oldest event of the retention window
+    /// ([`Position::Oldest`](crate::Position::Oldest)).
+    pub(crate) fn oldest(&self) -> u64 {
+        self.next_seq.saturating_sub(self.shared.config.retain)
+    }
+
+    /// The start of the node holding [`oldest`](Publisher::oldest) (or the tail's, if the
+    /// window is empty).
+    fn oldest_node_start(&self) -> u64 {
+        let l = self.shared.config.chunk_len as u64;
+        self.oldest() / l * l
     }
 
     /// Writes and publishes one event into the tail (room already checked).
@@ -282,6 +436,7 @@ impl<T> Publisher<T> {
         tail.publish(index + 1);
         self.tail_len = index + 1;
         self.next_seq += 1;
+        self.shared.set_published(self.next_seq);
         if wake || full {
             Self::wake(tail);
             self.pending = false;
@@ -291,6 +446,8 @@ impl<T> Publisher<T> {
         if full {
             self.tail = self.list.newest();
             self.tail_len = 0;
+            // Before anything behind the new tail can be retired (see `Shared::live`).
+            *self.shared.live() = self.tail;
             // Retire what every cursor passed. Scanning "as if writing the event just
             // written" lags or evicts nobody who is within the cap now.
             self.scan_for(self.next_seq - 1);
@@ -329,9 +486,15 @@ impl<T> Drop for Publisher<T> {
 
 impl<T> std::fmt::Debug for Publisher<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stats = self.stats();
         f.debug_struct("Publisher")
-            .field("published", &self.next_seq)
-            .field("subscribers", &self.subscriber_count())
+            .field("published", &stats.published)
+            .field("subscribers", &stats.subscribers)
+            .field("slowest_lag", &stats.slowest_lag)
+            .field("slowest_policy", &stats.slowest_policy)
+            .field("nodes_live", &stats.nodes_live)
+            .field("nodes_pooled", &stats.nodes_pooled)
+            .field("retained", &stats.retained)
             .field("capacity", &self.shared.config.capacity)
             .field("chunk_len", &self.shared.config.chunk_len)
             .finish_non_exhaustive()

@@ -38,7 +38,7 @@ const MIN_POOL: usize = 2;
 /// pool of recycled nodes.
 ///
 /// The pool takes every untainted retired node, up to `pool_cap` (the most nodes the cap
-/// lets the list retain: `ceil(capacity / chunk_len) + 2`). A node is allocated only when
+/// lets the list retain: `ceil(max(capacity, retain) / chunk_len) + 2`). A node is allocated only when
 /// the pool is empty, so retained plus pooled nodes never exceed the list's own high-water
 /// mark, which the cap bounds: pooling costs no memory beyond the documented bound, and a
 /// publisher that retires several nodes at once (it woke late from a wait for room) does
@@ -74,16 +74,31 @@ pub(crate) struct Reclaimer<T> {
 /// The outcome of scanning the cursors before writing event `t`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scan {
-    /// The smallest node start any attached cursor holds (`u64::MAX` if none).
+    /// The smallest node start any attached cursor holds (`u64::MAX` if none): nodes
+    /// before it may be retired.
     pub(crate) floor: u64,
+    /// The smallest position (next event to read) of any attached cursor after the scan's
+    /// moves (`u64::MAX` if none): events below `lowest + capacity` need no scan.
+    pub(crate) lowest: u64,
     /// A Block cursor is `capacity` or more events behind `t`: the write must wait.
     pub(crate) blocked: bool,
+    /// The slowest attached cursor's policy (the one at `lowest`).
+    pub(crate) slowest: Option<LagPolicy>,
+}
+
+/// What the publisher can tell of one attached cursor without following its pointer.
+#[derive(Debug, Clone, Copy)]
+struct View {
+    /// A lower bound of the start of every node the cursor may still read.
+    start: u64,
+    /// The cursor's position for the capacity rule: `max(pos, start)`.
+    pos: u64,
 }
 
 impl<T> Reclaimer<T> {
     pub(crate) fn new(first: NodePtr<T>, config: &Config, epoch: EpochHandle) -> Self {
         let chunk_len = config.chunk_len;
-        let most_retained = config.capacity.div_ceil(chunk_len as u64).saturating_add(2);
+        let most_retained = config.span().div_ceil(chunk_len as u64).saturating_add(2);
         let mut nodes = VecDeque::new();
         nodes.push_back(first);
         Self {
@@ -118,7 +133,7 @@ impl<T> Reclaimer<T> {
     /// passed it; a cursor cloned meanwhile joins with its source's older start word, and
     /// its source is past that node too). Found by the stress test under miri: a lag
     /// target before the oldest retained node.
-    fn node_at(&self, start: u64) -> NodePtr<T> {
+    pub(crate) fn node_at(&self, start: u64) -> NodePtr<T> {
         // SAFETY: retained nodes are allocated; only this reclaimer frees them.
         let front = unsafe { self.nodes[0].as_ref() }.start();
         self.nodes[(start.saturating_sub(front) / self.chunk_len as u64) as usize]
@@ -127,6 +142,10 @@ impl<T> Reclaimer<T> {
     /// Scans every cursor before event `t` is written: reports whether a Block cursor is
     /// `capacity` or more behind (then the write waits and nobody is forced), and
     /// otherwise lags Skip cursors and evicts Disconnect cursors that are.
+    ///
+    /// "Behind" is counted exactly, in events, from each cursor's position (its gating
+    /// sequence): a cursor that has read everything holds back nothing, whichever node it
+    /// is on.
     pub(crate) fn scan(&mut self, shared: &Shared<T>, t: u64) -> Scan {
         let cap = shared.config.capacity;
         // A heuristic (a leave and a join between two scans cancel out): it only decides
@@ -141,21 +160,27 @@ impl<T> Reclaimer<T> {
             let blocked = entries.iter().any(|entry| {
                 entry.policy() == LagPolicy::Block
                     && self
-                        .position(entry, entry.load(), t, cap)
-                        .is_some_and(|start| t.saturating_sub(start) >= cap)
+                        .view(entry, entry.load(), t, cap)
+                        .is_some_and(|v| t.saturating_sub(v.pos) >= cap)
             });
             let mut scan = Scan {
                 floor: u64::MAX,
+                lowest: u64::MAX,
                 blocked,
+                slowest: None,
             };
             for entry in entries.iter() {
                 let mut state = entry.load();
-                while let Some(start) = self.position(entry, state, t, cap) {
+                while let Some(view) = self.view(entry, state, t, cap) {
                     if blocked
-                        || t.saturating_sub(start) < cap
+                        || t.saturating_sub(view.pos) < cap
                         || entry.policy() == LagPolicy::Block
                     {
-                        scan.floor = scan.floor.min(start);
+                        scan.floor = scan.floor.min(view.start);
+                        if view.pos < scan.lowest {
+                            scan.lowest = view.pos;
+                            scan.slowest = Some(entry.policy());
+                        }
                         break;
                     }
                     let target = self.lag_target(t, cap);
@@ -180,6 +205,10 @@ impl<T> Reclaimer<T> {
                                 let target_start = unsafe { target.as_ref() }.start();
                                 entry.raise_start(target_start);
                                 scan.floor = scan.floor.min(target_start);
+                                if target_start < scan.lowest {
+                                    scan.lowest = target_start;
+                                    scan.slowest = Some(entry.policy());
+                                }
                             }
                             break;
                         }
@@ -201,25 +230,27 @@ impl<T> Reclaimer<T> {
         }
     }
 
-    /// The start of the node an attached cursor (in `state`) holds, as far as the
-    /// publisher can tell without following its pointer; `None` if it is detached.
+    /// What the publisher can tell of an attached cursor (in `state`) without following
+    /// its pointer; `None` if it is detached.
     ///
-    /// The entry's `start` word trails a move the cursor just committed, so when it says
-    /// `capacity` or more behind `t`, it is refined with the start of the node `state`
-    /// names, if that node is ours (found by address in our list, never dereferenced
-    /// through the entry).
-    fn position(&self, entry: &Entry<T>, state: State<T>, t: u64, cap: u64) -> Option<u64> {
+    /// The entry's `start` word trails a move the cursor just committed, so when the
+    /// cursor looks `capacity` or more behind `t`, `start` is refined with the start of the
+    /// node `state` names, if that node is ours (found by address in our list, never
+    /// dereferenced through the entry).
+    fn view(&self, entry: &Entry<T>, state: State<T>, t: u64, cap: u64) -> Option<View> {
         if state.is_detached() {
             return None;
         }
         let mut start = entry.start();
-        if t.saturating_sub(start) >= cap {
+        let mut pos = entry.pos().max(start);
+        if t.saturating_sub(pos) >= cap {
             if let Some(node) = state.node().and_then(|n| self.retained(n)) {
                 // SAFETY: retained nodes are allocated.
                 start = start.max(unsafe { node.as_ref() }.start());
+                pos = pos.max(start);
             }
         }
-        Some(start)
+        Some(View { start, pos })
     }
 
     /// `node` if it is one of the retained nodes (compared by address; never dereferenced).
@@ -309,6 +340,11 @@ impl<T> Reclaimer<T> {
                 garbage.fetch_sub(1, Ordering::Relaxed);
             })
         };
+    }
+
+    /// Retained and pooled node counts.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        (self.nodes.len(), self.pool.len())
     }
 
     /// The most recently appended node.

@@ -47,6 +47,14 @@ const TAGS: usize = LAGGED | DETACHED;
 /// `start` only *after* the state change it reflects has committed (the publisher with
 /// `fetch_max`), so `start` may trail the node in `state`, never lead a node still in use.
 ///
+/// `pos` is the cursor's *gating sequence*: the sequence number of the next event it
+/// reads, stored (`Relaxed`, one plain store) after every receive, only by the subscriber.
+/// The publisher counts capacity from `max(pos, start)`: exact for a cursor that is
+/// reading, and the lag target's start after a forced move the cursor has not yet taken
+/// up. It never decides memory: nodes are retired by `state`/`start` alone, so a stale
+/// `pos` can only make the publisher wait or lag later, never free a node in use; the
+/// wake-up handshake orders it with `SeqCst` fences (see `Shared::wake_publisher`).
+///
 /// Block entries are written only by their subscriber; Skip and Disconnect entries by
 /// their subscriber (CAS) and by the publisher (CAS, to lag or evict).
 pub(crate) struct Entry<T> {
@@ -57,6 +65,7 @@ pub(crate) struct Entry<T> {
 struct Words<T> {
     state: AtomicPtr<Node<T>>,
     start: AtomicU64,
+    pos: AtomicU64,
 }
 
 /// A decoded view of a state word.
@@ -114,11 +123,12 @@ impl<T> State<T> {
 }
 
 impl<T> Entry<T> {
-    pub(crate) fn new(state: State<T>, start: u64, policy: LagPolicy) -> Arc<Self> {
+    pub(crate) fn new(state: State<T>, start: u64, pos: u64, policy: LagPolicy) -> Arc<Self> {
         Arc::new(Self {
             word: CachePadded::new(Words {
                 state: AtomicPtr::new(state.raw),
                 start: AtomicU64::new(start),
+                pos: AtomicU64::new(pos),
             }),
             policy,
         })
@@ -143,6 +153,19 @@ impl<T> Entry<T> {
     /// subscriber's own update it compares with.
     pub(crate) fn raise_start(&self, start: u64) {
         self.word.start.fetch_max(start, Ordering::AcqRel);
+    }
+
+    /// The cursor's gating sequence as last stored. Relaxed: it publishes no memory (see
+    /// the type's documentation); the wake-up handshake fences around it.
+    #[inline]
+    pub(crate) fn pos(&self) -> u64 {
+        self.word.pos.load(Ordering::Relaxed)
+    }
+
+    /// The subscriber's store after a receive. Relaxed: as `pos`.
+    #[inline]
+    pub(crate) fn set_pos(&self, pos: u64) {
+        self.word.pos.store(pos, Ordering::Relaxed);
     }
 
     pub(crate) fn policy(&self) -> LagPolicy {

@@ -1,12 +1,13 @@
 //! `Shared<T>`: the state every handle of one stream points to.
 
 use crossbeam_epoch::{Collector, Guard, LocalHandle};
+use crossbeam_utils::CachePadded;
 use event_listener::Event;
 
 use crate::config::Config;
 use crate::node::{Node, NodePtr};
 use crate::registry::Registry;
-use crate::sync::{full_fence, lock, AtomicBool, Mutex, Ordering};
+use crate::sync::{full_fence, lock, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// State shared by the publisher and every subscriber.
 ///
@@ -18,9 +19,20 @@ use crate::sync::{full_fence, lock, AtomicBool, Mutex, Ordering};
 /// - `collector` is this stream's own epoch collector: dropping the last handle drops it
 ///   and runs every deferred free, so nothing of the stream outlives its handles.
 /// - `leftover` holds the retained nodes once the publisher is gone; freed on drop.
+/// - `published` is the publisher's event count, stored (`Relaxed`) after each event's
+///   slot is published: a statistic for [`Subscriber::lag`](crate::Subscriber::lag) on
+///   its own cache line, so the store is a plain write no reader contends with unless it
+///   asks.
+/// - `live` is the publisher's tail node, replaced under its lock once per node *before*
+///   the publisher retires anything behind the new tail; a cursor that joins at the tail
+///   from another thread ([`Subscriber::resubscribe`](crate::Subscriber::resubscribe))
+///   reads it and joins the registry under the same lock, so the node it joins at is
+///   either still the tail or seen by every later scan.
 pub(crate) struct Shared<T> {
     pub(crate) config: Config,
     pub(crate) registry: Registry<T>,
+    published: CachePadded<AtomicU64>,
+    live: Mutex<NodePtr<T>>,
     closed: AtomicBool,
     publisher_parked: AtomicBool,
     space: Event,
@@ -31,10 +43,12 @@ pub(crate) struct Shared<T> {
 }
 
 impl<T> Shared<T> {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, first: NodePtr<T>) -> Self {
         Self {
             config,
             registry: Registry::new(),
+            published: CachePadded::new(AtomicU64::new(0)),
+            live: Mutex::new(first),
             closed: AtomicBool::new(false),
             publisher_parked: AtomicBool::new(false),
             space: Event::new(),
@@ -50,6 +64,24 @@ impl<T> Shared<T> {
     /// the `fanout` bench).
     pub(crate) fn may_yield(&self) -> bool {
         self.registry.attached() < self.cores
+    }
+
+    /// The publisher's count of events, after publishing one.
+    #[inline]
+    pub(crate) fn set_published(&self, n: u64) {
+        // Relaxed: a statistic; the events themselves are published by each node's `len`.
+        self.published.store(n, Ordering::Relaxed);
+    }
+
+    /// Events published so far, as last stored by the publisher.
+    pub(crate) fn published(&self) -> u64 {
+        // Relaxed: a statistic (see `set_published`).
+        self.published.load(Ordering::Relaxed)
+    }
+
+    /// The lock on the live tail (see the type's invariants).
+    pub(crate) fn live(&self) -> MutexGuard<'_, NodePtr<T>> {
+        lock(&self.live)
     }
 
     /// Acquire: pairs with the `Release` in [`Shared::close`]; every event published

@@ -82,8 +82,90 @@ impl<T> Subscriber<T> {
 
     /// The sequence number of the next event this subscriber will receive (the first
     /// event published is 0). After a `Lagged(n)` it has jumped forward by `n`.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = tailcast::channel(8);
+    /// tx.publish_batch(["a", "b", "c"]);
+    /// assert_eq!(rx.position(), 0);
+    /// rx.recv()?;
+    /// assert_eq!(rx.position(), 1);
+    /// # Ok::<(), tailcast::RecvError>(())
+    /// ```
     pub fn position(&self) -> u64 {
         self.start + self.idx as u64
+    }
+
+    /// How many events were published that this subscriber has not received yet. One
+    /// load of the publisher's count (on its own cache line); cheap enough for every
+    /// event. A `Skip` subscriber the publisher has moved on counts from where it will
+    /// continue.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = tailcast::channel(8);
+    /// tx.publish_batch(0..5);
+    /// assert_eq!(rx.lag(), 5);
+    /// rx.recv()?;
+    /// assert_eq!(rx.lag(), 4);
+    /// # Ok::<(), tailcast::RecvError>(())
+    /// ```
+    pub fn lag(&self) -> u64 {
+        if self.detached {
+            return 0;
+        }
+        let position = self.position().max(self.entry.start());
+        self.shared.published().saturating_sub(position)
+    }
+
+    /// Whether no event beyond those already published can reach this subscriber: the
+    /// publisher is gone (closed), or this subscriber was evicted. Events published before
+    /// the close can still be received.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = tailcast::channel(8);
+    /// tx.publish(1);
+    /// assert!(!rx.is_closed());
+    /// drop(tx);
+    /// assert!(rx.is_closed());
+    /// assert_eq!(rx.recv(), Ok(1));
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.detached || self.entry.load().is_detached() || self.shared.is_closed()
+    }
+
+    /// A new subscriber with the same policy at the live end: it receives the events
+    /// published after this call, as tokio's `Receiver::resubscribe`. Unlike
+    /// [`clone`](Clone::clone), which starts where this one is.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = tailcast::channel(8);
+    /// tx.publish(1);
+    /// let mut fresh = rx.resubscribe();
+    /// tx.publish(2);
+    /// assert_eq!(rx.recv(), Ok(1));
+    /// assert_eq!(fresh.recv(), Ok(2));
+    /// assert_eq!(fresh.position(), 2);
+    /// ```
+    pub fn resubscribe(&self) -> Subscriber<T> {
+        let policy = self.entry.policy();
+        // Under the lock the publisher replaces its tail with: the node is the tail now,
+        // and nothing behind a later tail is retired before a scan that sees our entry
+        // (see `Shared`'s invariants).
+        let live = self.shared.live();
+        let tail = *live;
+        // SAFETY: `tail` is the publisher's tail, or the last one if it has closed (then
+        // the stream's leftover nodes keep it until the last handle goes); it cannot be
+        // retired while we hold the lock.
+        let node = unsafe { tail.as_ref() };
+        let len = node.len();
+        let entry = Entry::new(
+            State::at(tail.0),
+            node.start(),
+            node.start() + len as u64,
+            policy,
+        );
+        self.shared.registry.join(Arc::clone(&entry), true);
+        drop(live);
+        Subscriber::new(Arc::clone(&self.shared), entry, tail, len)
     }
 
     /// Receives the next event without waiting.
@@ -112,9 +194,10 @@ impl<T> Subscriber<T> {
         // Consumed only after `clone` returned: a panicking `Clone` loses no event.
         self.idx += 1;
         if self.idx == self.chunk_len() {
-            // Move on eagerly, so the publisher sees this cursor as far along as it is.
+            // Move on eagerly, so the publisher can retire the node we finished.
             let _ = self.advance();
         }
+        self.publish_position();
         Ok(value)
     }
 
@@ -183,6 +266,7 @@ impl<T> Subscriber<T> {
         // the lossy policies the `Ref` keeps a hold on the node.
         let value = unsafe { self.node.as_ref().get(index) };
         self.idx += 1;
+        self.publish_position();
         Ok(Ref::new(value, self, hold))
     }
 
@@ -238,6 +322,7 @@ impl<T> Subscriber<T> {
         // SAFETY: as in `try_recv_ref`, for every slot in `from..to <= avail`.
         let slice = unsafe { self.node.as_ref().slice(from, to) };
         self.idx += slice.len();
+        self.publish_position();
         Ok(Batch::new(slice, self, hold))
     }
 
@@ -254,6 +339,18 @@ impl<T> Subscriber<T> {
             let _ = self.advance();
         }
         drop(hold);
+    }
+
+    /// Stores this cursor's position (its gating sequence) for the publisher's room check
+    /// and, for `Block`, wakes a publisher waiting for the room this receive made: every
+    /// event received frees one slot at once. One plain store on the entry's own cache
+    /// line; `Block` adds the fence and load of [`Shared::wake_publisher`].
+    #[inline]
+    fn publish_position(&self) {
+        self.entry.set_pos(self.position());
+        if !self.is_lossy() {
+            self.shared.wake_publisher();
+        }
     }
 
     /// Lossy: turns the pin taken for `poll_slot` into a hold on the current node, so a
@@ -365,11 +462,10 @@ impl<T> Subscriber<T> {
         self.avail = 0;
         // Consecutive nodes start `chunk_len` apart (computed: nothing of `next` is read).
         self.start += self.chunk_len() as u64;
-        // Only now, with the move committed, may the publisher retire the old node.
+        // Only now, with the move committed, may the publisher retire the old node. Our
+        // position (the next node's start) was stored when we received the old node's last
+        // event: no room is made here, so no publisher is woken.
         self.entry.set_start(self.start);
-        if !self.is_lossy() {
-            self.shared.wake_publisher();
-        }
         Ok(true)
     }
 
@@ -405,6 +501,7 @@ impl<T> Subscriber<T> {
                         self.start = start;
                     }
                     self.entry.set_start(start);
+                    self.entry.set_pos(self.position());
                     return match start.checked_sub(from) {
                         Some(missed) if missed > 0 => Err(TryRecvError::Lagged(missed)),
                         _ => Ok(()),
@@ -443,7 +540,7 @@ impl<T> Clone for Subscriber<T> {
         } else {
             (State::at(self.node.0), self.start)
         };
-        let entry = Entry::new(state, start, policy);
+        let entry = Entry::new(state, start, self.position(), policy);
         self.shared
             .registry
             .join(Arc::clone(&entry), !state.is_detached());
@@ -501,7 +598,9 @@ impl<T> std::fmt::Debug for Subscriber<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscriber")
             .field("position", &self.position())
+            .field("lag", &self.lag())
             .field("policy", &self.entry.policy())
+            .field("closed", &self.is_closed())
             .field("detached", &self.detached)
             .finish_non_exhaustive()
     }

@@ -1,16 +1,16 @@
 //! Lag policies against an executable model of the documented rules.
 //!
-//! The rules (crate docs, `LagPolicy`): a cursor's *node start* `s` is the first sequence
-//! number of the node it reads; it moves to the next node when the cursor passes the end
-//! of its node (at once in `try_recv`; when the `Ref`/`Batch` ends for the borrowing
-//! receives). When the
-//! publisher writes event `t`:
+//! The rules (crate docs, `LagPolicy`): a cursor's position `p` is the sequence number of
+//! the next event it receives, counted exactly (a cursor that has received everything is
+//! 0 behind, whichever node it is on); a cursor the publisher moved counts from the start
+//! `s` of the node it was moved to until it reports the move. With `e = max(p, s)`, when
+//! the publisher writes event `t`:
 //!
-//! - a `Block` cursor with `t - s >= capacity` makes the write wait (`try_publish`: `Full`);
-//! - a `Skip` cursor with `t - s >= capacity` is moved to the node starting at
+//! - a `Block` cursor with `t - e >= capacity` makes the write wait (`try_publish`: `Full`);
+//! - a `Skip` cursor with `t - e >= capacity` is moved to the node starting at
 //!   `ceil((t + 1 - capacity) / chunk_len) * chunk_len`; its next receive reports
 //!   `Lagged(new_s - position)` (if positive) and continues from `new_s`;
-//! - a `Disconnect` cursor with `t - s >= capacity` is evicted: its next receive returns
+//! - a `Disconnect` cursor with `t - e >= capacity` is evicted: its next receive returns
 //!   `Evicted`, every later one `Closed`.
 
 mod common;
@@ -75,7 +75,7 @@ impl Model {
         let t = self.published;
         self.subs
             .iter()
-            .any(|m| m.policy == LagPolicy::Block && t - m.s >= self.cap)
+            .any(|m| m.policy == LagPolicy::Block && t - m.p.max(m.s) >= self.cap)
     }
 
     /// Writes the next event if not blocked; returns whether it was written.
@@ -86,7 +86,7 @@ impl Model {
         let t = self.published;
         let (cap, len) = (self.cap, self.len);
         for m in &mut self.subs {
-            if m.evicted || m.detached || t - m.s < cap {
+            if m.evicted || m.detached || t - m.p.max(m.s) < cap {
                 continue;
             }
             match m.policy {
@@ -524,10 +524,9 @@ fn failed_try_publish_does_not_lag_or_evict_lossy_subscribers() {
 }
 
 #[test]
-fn block_slack_is_below_chunk_len_for_every_receive_method() {
-    // Crate docs: "a subscriber counts as capacity behind up to chunk_len - 1 events
-    // before an exact count would say so". So `try_publish` may only fail when the exact
-    // lag `published - position` is at least `capacity - chunk_len + 1`.
+fn block_capacity_is_exact_for_every_receive_method() {
+    // `capacity` counts events exactly: `try_publish` fails only when the exact lag
+    // `published - position` is `capacity`, whatever node the reader is on.
     for (cap, len) in configs(if cfg!(miri) { 3 } else { 6 }) {
         for method in 0..3 {
             let (mut tx, mut rx) = stream(cap, len, LagPolicy::Block);
@@ -536,8 +535,8 @@ fn block_slack_is_below_chunk_len_for_every_receive_method() {
                 // Publish as much as the stream accepts.
                 while tx.try_publish(tx.published()).is_ok() {}
                 let lag = tx.published() - rx.position();
-                assert!(
-                    lag + len as u64 > cap as u64,
+                assert_eq!(
+                    lag, cap as u64,
                     "cap {cap} chunk_len {len} method {method}: Full with exact lag {lag}"
                 );
                 // Read exactly what was published with one method (no trailing call

@@ -8,17 +8,20 @@
 //!
 //! # The rules the model encodes (crate docs, `LagPolicy`, `tests/lag.rs`)
 //!
-//! A cursor's *node start* `s` is the first sequence number of the node it reads. It moves
-//! to the next node when the cursor passes the end of its node: at once in the cloning
-//! receives, when the `Ref`/`Batch` is dropped for the borrowing ones. When the publisher
-//! writes event `t`:
+//! A cursor's position `p` is the next sequence number it receives; every receive moves it
+//! at once (a borrowing receive too, before its `Ref`/`Batch` is dropped). Its *node
+//! start* `s` is the first sequence number of the node it reads (it moves to the next node
+//! when the cursor passes the end of its node: at once in the cloning receives, when the
+//! `Ref`/`Batch` is dropped for the borrowing ones); after a forced move it is the lag
+//! target. Capacity is counted exactly from `e = max(p, s)`. When the publisher writes
+//! event `t`:
 //!
-//! - a `Block` cursor with `t - s >= capacity` makes the write wait (`try_publish`: `Full`),
+//! - a `Block` cursor with `t - e >= capacity` makes the write wait (`try_publish`: `Full`),
 //!   and then nobody is lagged or evicted;
-//! - otherwise a `Skip` cursor with `t - s >= capacity` moves to the node starting at
+//! - otherwise a `Skip` cursor with `t - e >= capacity` moves to the node starting at
 //!   `ceil((t + 1 - capacity) / chunk_len) * chunk_len`, and its next receive reports
 //!   `Lagged(new_s - position)` (if positive), then continues from `new_s`;
-//! - a `Disconnect` cursor with `t - s >= capacity` is evicted: its next receive returns
+//! - a `Disconnect` cursor with `t - e >= capacity` is evicted: its next receive returns
 //!   `Evicted`, every later one `Closed`.
 //!
 //! Everything is single-threaded and deterministic: no operation of the harness can block
@@ -125,12 +128,12 @@ impl Model {
 
     /// How many events can be written now before a `Block` cursor makes a write wait
     /// (`u64::MAX` without `Block` cursors). Exact for a whole run of writes: only the
-    /// cursors move `Block` node starts.
+    /// cursors move `Block` positions.
     pub fn room(&self) -> u64 {
         self.subs
             .iter()
             .filter(|m| m.policy == LagPolicy::Block)
-            .map(|m| (m.s + self.cap).saturating_sub(self.published))
+            .map(|m| (m.p.max(m.s) + self.cap).saturating_sub(self.published))
             .min()
             .unwrap_or(u64::MAX)
     }
@@ -143,7 +146,7 @@ impl Model {
         let t = self.published;
         let (cap, len) = (self.cap, self.len);
         for m in &mut self.subs {
-            if m.evicted || m.detached || t - m.s < cap {
+            if m.evicted || m.detached || t - m.p.max(m.s) < cap {
                 continue;
             }
             match m.policy {
