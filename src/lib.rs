@@ -33,12 +33,33 @@
 //!
 //! # Capacity and lag
 //!
-//! `capacity` caps the events between the slowest cursor and the tail. What happens at
-//! the cap is the subscriber's [`LagPolicy`]: `Block` (default) makes the publisher wait,
-//! `Skip` makes the subscriber skip ahead with an exact [`RecvError::Lagged`] count, and
-//! `Disconnect` evicts it ([`RecvError::Evicted`]). The policy is per subscriber
-//! ([`Publisher::subscribe_with`]). Lag is counted from the start of the node a cursor is
-//! reading, so positions are published once per node rather than once per event.
+//! `capacity` caps the events between the slowest cursor and the tail, counted exactly: a
+//! subscriber is `k` behind when `k` published events are not yet received by it, and
+//! with the slowest `Block` subscriber `k` behind, exactly `capacity - k` more events are
+//! accepted without waiting. Each event received makes room for one more at once, and the
+//! receive that makes the room a waiting publisher needs wakes it. What happens at the cap
+//! is the subscriber's [`LagPolicy`]: `Block` (default) makes the publisher wait, `Skip`
+//! makes the subscriber skip ahead with an exact [`RecvError::Lagged`] count, and
+//! `Disconnect` evicts it ([`RecvError::Evicted`]); a lossy subscriber is moved only by
+//! the event that would put it `capacity + 1` behind. The policy is per subscriber
+//! ([`Publisher::subscribe_with`]). Each cursor stores its position after every receive
+//! with one plain store on its own cache line (a *gating sequence*); the publisher reads
+//! the positions only when its cached view of the room runs out.
+//!
+//! ```
+//! let (mut tx, mut rx) = tailcast::Builder::new().capacity(8).chunk_len(4).build::<u32>()?;
+//! tx.publish_batch(0..8);            // 8 behind: full
+//! assert!(tx.try_publish(8).is_err());
+//! rx.recv()?;                        // 7 behind: exactly one more fits
+//! assert!(tx.try_publish(8).is_ok());
+//! assert!(tx.try_publish(9).is_err());
+//! assert_eq!(tx.stats().slowest_lag, 8);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [`Builder::retain`] keeps the last `n` events for late subscribers
+//! ([`Publisher::subscribe_at`] with a [`Position`]); [`Subscriber::lag`] and
+//! [`Publisher::stats`] report how far behind subscribers are.
 //!
 //! With no subscribers the publisher never waits and nothing accumulates.
 //!
@@ -52,7 +73,9 @@
 //!
 //! # Memory
 //!
-//! At most `capacity / chunk_len + 2` nodes are retained for the attached cursors. Nodes
+//! At most `max(capacity, retain) + chunk_len` events are held (the node the slowest
+//! cursor reads keeps the events it already read there until it leaves it), in at most
+//! `ceil(max(capacity, retain) / chunk_len) + 2` nodes. Nodes
 //! every cursor has passed go to a pool for reuse, and a node is allocated only when the
 //! pool is empty, so retained plus pooled nodes stay within the same bound and steady
 //! state allocates nothing, also with readers on other threads. A dropped, lagged or

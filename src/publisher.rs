@@ -382,6 +382,11 @@ impl<T> Publisher<T> {
         self.next_seq >= self.room_until.get()
     }
 
+    /// The position every `Block` cursor must reach before the next event fits.
+    pub(crate) fn room_need(&self) -> u64 {
+        (self.next_seq + 1).saturating_sub(self.shared.config.capacity)
+    }
+
     /// Scans the cursors, lagging or evicting non-`Block` laggards, retires passed nodes,
     /// and tells whether the next event may be written now.
     #[cold]

@@ -38,8 +38,8 @@ const MIN_POOL: usize = 2;
 /// pool of recycled nodes.
 ///
 /// The pool takes every untainted retired node, up to `pool_cap` (the most nodes the cap
-/// lets the list retain: `ceil(max(capacity, retain) / chunk_len) + 2`). A node is allocated only when
-/// the pool is empty, so retained plus pooled nodes never exceed the list's own high-water
+/// lets the list retain: `ceil(max(capacity, retain) / chunk_len) + 2`). A node is
+/// allocated only when the pool is empty, so retained plus pooled nodes never exceed the list's own high-water
 /// mark, which the cap bounds: pooling costs no memory beyond the documented bound, and a
 /// publisher that retires several nodes at once (it woke late from a wait for room) does
 /// not free them only to allocate their replacements during the next few nodes. The

@@ -35,6 +35,9 @@ pub(crate) struct Shared<T> {
     live: Mutex<NodePtr<T>>,
     closed: AtomicBool,
     publisher_parked: AtomicBool,
+    /// While `publisher_parked`: the position every `Block` cursor must reach for the
+    /// publisher to have room for its next event (`next_seq + 1 - capacity`).
+    need: AtomicU64,
     space: Event,
     collector: Collector,
     leftover: Mutex<Vec<NodePtr<T>>>,
@@ -51,6 +54,7 @@ impl<T> Shared<T> {
             live: Mutex::new(first),
             closed: AtomicBool::new(false),
             publisher_parked: AtomicBool::new(false),
+            need: AtomicU64::new(0),
             space: Event::new(),
             collector: stream_collector(),
             leftover: Mutex::new(Vec::new()),
@@ -114,9 +118,9 @@ impl<T> Shared<T> {
 
     /// Publisher side of the backpressure handshake, before its re-check: a listener on
     /// the heap (for [`Publish`](crate::Publish), a future that must own it).
-    pub(crate) fn publisher_park(&self) -> event_listener::EventListener {
+    pub(crate) fn publisher_park(&self, need: u64) -> event_listener::EventListener {
         let listener = self.space.listen();
-        self.announce_publisher_parked();
+        self.announce_publisher_parked(need);
         listener
     }
 
@@ -127,10 +131,14 @@ impl<T> Shared<T> {
         &self.space
     }
 
-    /// Marks the publisher parked. The caller has registered its listener on `space`
-    /// first and re-checks for room after this returns.
-    pub(crate) fn announce_publisher_parked(&self) {
-        // Release: a subscriber that sees the flag (Acquire) also sees the listener.
+    /// Marks the publisher parked until every `Block` cursor is at `need` or later. The
+    /// caller has registered its listener on `space` first and re-checks for room after
+    /// this returns.
+    pub(crate) fn announce_publisher_parked(&self, need: u64) {
+        // Relaxed: published by the Release store of the flag below.
+        self.need.store(need, Ordering::Relaxed);
+        // Release: a subscriber that sees the flag (Acquire) also sees the listener and
+        // `need`.
         self.publisher_parked.store(true, Ordering::Release);
         // Store-load barrier: pairs with the fence in `wake_publisher`.
         full_fence();
@@ -142,8 +150,28 @@ impl<T> Shared<T> {
         self.publisher_parked.store(false, Ordering::Relaxed);
     }
 
-    /// Subscriber side: after moving its published position (or detaching), wake the
-    /// publisher if it waits for room.
+    /// Subscriber side, after storing its position `to` (it was at `from` before this
+    /// receive): wake the publisher if it waits for room and this receive is the one that
+    /// took this cursor to the position the publisher needs. A cursor already past it, or
+    /// still short of it, makes no room the publisher waits for and wakes nobody, so a
+    /// publisher held back by one slow cursor is not woken by every read of the fast ones.
+    #[inline]
+    pub(crate) fn wake_publisher_for(&self, from: u64, to: u64) {
+        // Store-load barrier: pairs with the fence in `announce_publisher_parked`. Either
+        // the publisher's re-check sees our position, or we see its flag.
+        full_fence();
+        // Acquire: pairs with the Release in `announce_publisher_parked`, so `need` is the
+        // one of the wait whose flag we saw (or a later one).
+        if self.publisher_parked.load(Ordering::Acquire) {
+            // Relaxed: ordered by the Acquire above.
+            let need = self.need.load(Ordering::Relaxed);
+            if from < need && need <= to {
+                self.space.notify(1);
+            }
+        }
+    }
+
+    /// Subscriber side, after detaching: wake the publisher if it waits for room.
     #[inline]
     pub(crate) fn wake_publisher(&self) {
         // Store-load barrier: pairs with the fence in `publisher_park`.

@@ -197,7 +197,7 @@ impl<T> Subscriber<T> {
             // Move on eagerly, so the publisher can retire the node we finished.
             let _ = self.advance();
         }
-        self.publish_position();
+        self.publish_position(1);
         Ok(value)
     }
 
@@ -266,7 +266,7 @@ impl<T> Subscriber<T> {
         // the lossy policies the `Ref` keeps a hold on the node.
         let value = unsafe { self.node.as_ref().get(index) };
         self.idx += 1;
-        self.publish_position();
+        self.publish_position(1);
         Ok(Ref::new(value, self, hold))
     }
 
@@ -322,7 +322,7 @@ impl<T> Subscriber<T> {
         // SAFETY: as in `try_recv_ref`, for every slot in `from..to <= avail`.
         let slice = unsafe { self.node.as_ref().slice(from, to) };
         self.idx += slice.len();
-        self.publish_position();
+        self.publish_position(slice.len());
         Ok(Batch::new(slice, self, hold))
     }
 
@@ -344,12 +344,13 @@ impl<T> Subscriber<T> {
     /// Stores this cursor's position (its gating sequence) for the publisher's room check
     /// and, for `Block`, wakes a publisher waiting for the room this receive made: every
     /// event received frees one slot at once. One plain store on the entry's own cache
-    /// line; `Block` adds the fence and load of [`Shared::wake_publisher`].
+    /// line; `Block` adds the fence and load of [`Shared::wake_publisher_for`].
     #[inline]
-    fn publish_position(&self) {
-        self.entry.set_pos(self.position());
+    fn publish_position(&self, received: usize) {
+        let to = self.position();
+        self.entry.set_pos(to);
         if !self.is_lossy() {
-            self.shared.wake_publisher();
+            self.shared.wake_publisher_for(to - received as u64, to);
         }
     }
 

@@ -6,7 +6,7 @@
 //! | waiter | registers | re-checks | its waker stores, fences, then loads |
 //! |---|---|---|---|
 //! | subscriber on node `n` | listener on `n.event`, a hold in `n.parked` | `n.len`, `n.next`, `closed`, its entry | `n.len`/`n.next`/`closed`, then `n.parked` |
-//! | publisher | listener on `space`, `publisher_parked` | every cursor (a scan) | a cursor's entry, then `publisher_parked` |
+//! | publisher | listener on `space`, `need`, `publisher_parked` | every cursor (a scan) | a `Block` cursor's position, then `publisher_parked` (and `need`: only the receive that reaches it notifies) |
 //!
 //! With a `SeqCst` fence between each side's store and load, at least one side sees the
 //! other: either the re-check finds the progress, or the waker finds the registration and
@@ -327,7 +327,7 @@ impl<T> Publisher<T> {
         let shared = self.shared_handle();
         loop {
             listener!(shared.space() => listener);
-            shared.announce_publisher_parked();
+            shared.announce_publisher_parked(self.room_need());
             if self.make_room() {
                 shared.publisher_unpark();
                 return true;
@@ -393,7 +393,8 @@ impl<T> Future for Publish<'_, T> {
             }
             this.value = Some(value);
             this.publisher.flush();
-            this.listener = Some(this.publisher.shared().publisher_park());
+            let need = this.publisher.room_need();
+            this.listener = Some(this.publisher.shared().publisher_park(need));
             if this.publisher.make_room() {
                 this.listener = None;
                 this.publisher.shared().publisher_unpark();

@@ -2,8 +2,8 @@
 //! Protocol 4, backpressure: a `Block` subscriber `capacity` events behind makes the
 //! publisher wait (`publisher_parked` + the `space` event), and the subscriber's advance
 //! wakes it; dropping the subscriber wakes it too (F9). After every publish the stream
-//! holds at most `capacity` values (F6: the cap is enforced, passed nodes are released at
-//! once). A lost wake-up of the publisher shows as a loom deadlock (F1). A `Publish`
+//! holds at most `capacity + chunk_len - 1` values (F6: the cap is enforced, counted
+//! exactly in events, and passed nodes are released at once). A lost wake-up of the publisher shows as a loom deadlock (F1). A `Publish`
 //! future dropped while a subscriber may be notifying it (F15) loses nothing either.
 //!
 //! Covers (the union of the models' labels): F1, F4, F6, F8, F9, F15.
@@ -16,18 +16,20 @@ use loom::thread;
 use loom_tests::{drain, model, note, seq, stream, Counts, Ev};
 use tailcast::LagPolicy;
 
-/// Publishes `n` events, asserting the memory bound after each.
+/// Publishes `n` events, asserting the memory bound after each: `bound` is
+/// `capacity + chunk_len - 1` (the capacity counts events from the reader's exact
+/// position; the node it reads keeps the events it already read until it leaves it).
 fn publish_bounded(
     tx: &mut tailcast::Publisher<Ev>,
     counts: &std::sync::Arc<Counts>,
     n: u64,
-    cap: usize,
+    bound: usize,
 ) {
     for i in 0..n {
         tx.publish(counts.ev(i));
         assert!(
-            counts.stored_live() <= cap,
-            "stream holds more than capacity"
+            counts.stored_live() <= bound,
+            "stream holds more than capacity + chunk_len - 1"
         );
     }
 }
@@ -47,15 +49,15 @@ fn block_cap1_chunk1() {
     });
 }
 
-/// Capacity 2 in 2-slot nodes: the publisher can only run one node ahead, and waits for
-/// the reader to leave node 0 (its position is published once per node).
+/// Capacity 2 in 2-slot nodes: the publisher waits for each event the reader receives
+/// (its position is stored after every receive), across node boundaries.
 #[test]
 fn block_cap2_chunk2() {
     model("block_cap2_chunk2", "F1,F6", 2, || {
         let counts = Counts::new();
         let (mut tx, mut rx) = stream(2, 2, LagPolicy::Block);
         let c = counts.clone();
-        let publisher = thread::spawn(move || publish_bounded(&mut tx, &c, 4, 2));
+        let publisher = thread::spawn(move || publish_bounded(&mut tx, &c, 4, 3));
         drain(&mut rx, 0).assert_complete(4);
         publisher.join().unwrap();
         drop(rx);
