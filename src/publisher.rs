@@ -449,15 +449,23 @@ impl<T> Publisher<T> {
             self.pending = true;
         }
         if full {
-            self.tail = self.list.newest();
-            self.tail_len = 0;
-            // Before anything behind the new tail can be retired (see `Shared::live`).
-            *self.shared.live() = self.tail;
-            // Retire what every cursor passed. Scanning "as if writing the event just
-            // written" lags or evicts nobody who is within the cap now.
-            self.scan_for(self.next_seq - 1);
-            self.list.collect();
+            self.next_node();
         }
+    }
+
+    /// Moves to the node linked ahead once the tail is full, then retires what every
+    /// cursor passed. Out of line: once per `chunk_len` events.
+    #[cold]
+    #[inline(never)]
+    fn next_node(&mut self) {
+        self.tail = self.list.newest();
+        self.tail_len = 0;
+        // Before anything behind the new tail can be retired (see `Shared::live`).
+        *self.shared.live() = self.tail;
+        // Scanning "as if writing the event just written" lags or evicts nobody who is
+        // within the cap now.
+        self.scan_for(self.next_seq - 1);
+        self.list.collect();
     }
 
     /// Wakes subscribers parked on `node` if any (the check is one fence and one load).

@@ -7,15 +7,15 @@ use event_listener::Event;
 use crate::config::Config;
 use crate::node::{Node, NodePtr};
 use crate::registry::Registry;
-use crate::sync::{full_fence, lock, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::sync::{full_fence, lock, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, StatU64};
 
 /// State shared by the publisher and every subscriber.
 ///
 /// # Invariants
 ///
 /// - `closed` goes `false → true` once, after the publisher's last publish (`Release`).
-/// - `publisher_parked` is `true` only while the publisher waits on `space` for a `Block`
-///   subscriber to advance.
+/// - `publisher_parked` is non-zero (`need + 1`) only while the publisher waits on `space`
+///   for every `Block` cursor to reach position `need`.
 /// - `collector` is this stream's own epoch collector: dropping the last handle drops it
 ///   and runs every deferred free, so nothing of the stream outlives its handles.
 /// - `leftover` holds the retained nodes once the publisher is gone; freed on drop.
@@ -31,13 +31,14 @@ use crate::sync::{full_fence, lock, AtomicBool, AtomicU64, Mutex, MutexGuard, Or
 pub(crate) struct Shared<T> {
     pub(crate) config: Config,
     pub(crate) registry: Registry<T>,
-    published: CachePadded<AtomicU64>,
+    published: CachePadded<StatU64>,
     live: Mutex<NodePtr<T>>,
     closed: AtomicBool,
-    publisher_parked: AtomicBool,
-    /// While `publisher_parked`: the position every `Block` cursor must reach for the
-    /// publisher to have room for its next event (`next_seq + 1 - capacity`).
-    need: AtomicU64,
+    /// 0 while the publisher is not parked for room; `need + 1` while it is, `need` being
+    /// the position every `Block` cursor must reach for the publisher to have room for its
+    /// next event (`next_seq + 1 - capacity`). One word, so that a subscriber's wake check
+    /// is one load.
+    publisher_parked: AtomicU64,
     space: Event,
     collector: Collector,
     leftover: Mutex<Vec<NodePtr<T>>>,
@@ -50,11 +51,10 @@ impl<T> Shared<T> {
         Self {
             config,
             registry: Registry::new(),
-            published: CachePadded::new(AtomicU64::new(0)),
+            published: CachePadded::new(StatU64::new(0)),
             live: Mutex::new(first),
             closed: AtomicBool::new(false),
-            publisher_parked: AtomicBool::new(false),
-            need: AtomicU64::new(0),
+            publisher_parked: AtomicU64::new(0),
             space: Event::new(),
             collector: stream_collector(),
             leftover: Mutex::new(Vec::new()),
@@ -135,19 +135,18 @@ impl<T> Shared<T> {
     /// caller has registered its listener on `space` first and re-checks for room after
     /// this returns.
     pub(crate) fn announce_publisher_parked(&self, need: u64) {
-        // Relaxed: published by the Release store of the flag below.
-        self.need.store(need, Ordering::Relaxed);
-        // Release: a subscriber that sees the flag (Acquire) also sees the listener and
-        // `need`.
-        self.publisher_parked.store(true, Ordering::Release);
-        // Store-load barrier: pairs with the fence in `wake_publisher`.
+        // Release: a subscriber that sees the word (Acquire) also sees the listener.
+        // `need < next_seq <= u64::MAX`, so `need + 1` cannot overflow.
+        self.publisher_parked.store(need + 1, Ordering::Release);
+        // Store-load barrier: pairs with the fence in `wake_publisher_for` and
+        // `wake_publisher`.
         full_fence();
     }
 
     pub(crate) fn publisher_unpark(&self) {
         // Relaxed: only the publisher writes the flag; a stale `true` costs a spurious
         // notify, never a lost one.
-        self.publisher_parked.store(false, Ordering::Relaxed);
+        self.publisher_parked.store(0, Ordering::Relaxed);
     }
 
     /// Subscriber side, after storing its position `to` (it was at `from` before this
@@ -160,11 +159,10 @@ impl<T> Shared<T> {
         // Store-load barrier: pairs with the fence in `announce_publisher_parked`. Either
         // the publisher's re-check sees our position, or we see its flag.
         full_fence();
-        // Acquire: pairs with the Release in `announce_publisher_parked`, so `need` is the
-        // one of the wait whose flag we saw (or a later one).
-        if self.publisher_parked.load(Ordering::Acquire) {
-            // Relaxed: ordered by the Acquire above.
-            let need = self.need.load(Ordering::Relaxed);
+        // Acquire: pairs with the Release in `announce_publisher_parked`.
+        let parked = self.publisher_parked.load(Ordering::Acquire);
+        if parked != 0 {
+            let need = parked - 1;
             if from < need && need <= to {
                 self.space.notify(1);
             }
@@ -174,10 +172,10 @@ impl<T> Shared<T> {
     /// Subscriber side, after detaching: wake the publisher if it waits for room.
     #[inline]
     pub(crate) fn wake_publisher(&self) {
-        // Store-load barrier: pairs with the fence in `publisher_park`.
+        // Store-load barrier: pairs with the fence in `announce_publisher_parked`.
         full_fence();
-        // Acquire: pairs with the Release in `publisher_park`.
-        if self.publisher_parked.load(Ordering::Acquire) {
+        // Acquire: pairs with the Release in `announce_publisher_parked`.
+        if self.publisher_parked.load(Ordering::Acquire) != 0 {
             self.space.notify(1);
         }
     }

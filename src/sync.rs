@@ -21,6 +21,12 @@ pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;
 
+/// A counter that orders nothing and guards no memory (a statistic such as the events
+/// published, read by `Subscriber::lag`): std's atomic also under loom, so that loom does
+/// not explore the interleavings of a value no protocol decision depends on. Every access
+/// is `Relaxed`.
+pub(crate) use std::sync::atomic::AtomicU64 as StatU64;
+
 /// `std::cell::UnsafeCell` with loom's `with`/`with_mut` API, so that loom can check every
 /// access to slot data for races when the crate is built for it.
 #[cfg(not(loom))]

@@ -6,7 +6,7 @@
 //! | waiter | registers | re-checks | its waker stores, fences, then loads |
 //! |---|---|---|---|
 //! | subscriber on node `n` | listener on `n.event`, a hold in `n.parked` | `n.len`, `n.next`, `closed`, its entry | `n.len`/`n.next`/`closed`, then `n.parked` |
-//! | publisher | listener on `space`, `need`, `publisher_parked` | every cursor (a scan) | a `Block` cursor's position, then `publisher_parked` (and `need`: only the receive that reaches it notifies) |
+//! | publisher | listener on `space`, `publisher_parked = need + 1` | every cursor (a scan) | a `Block` cursor's position, then `publisher_parked`: only the receive that takes the cursor to `need` notifies |
 //!
 //! With a `SeqCst` fence between each side's store and load, at least one side sees the
 //! other: either the re-check finds the progress, or the waker finds the registration and
