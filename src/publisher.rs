@@ -232,7 +232,13 @@ impl<T> Publisher<T> {
         let start = unsafe { self.tail.as_ref() }.start();
         let entry = Entry::new(State::at(self.tail.0), start, self.next_seq, policy);
         self.shared.registry.join(Arc::clone(&entry), true);
-        Subscriber::new(Arc::clone(&self.shared), entry, self.tail, self.tail_len)
+        Subscriber::new(
+            Arc::clone(&self.shared),
+            entry,
+            self.tail,
+            self.tail_len,
+            start,
+        )
     }
 
     /// A new subscriber with the stream's lag policy, placed at `position`: the oldest
@@ -299,6 +305,7 @@ impl<T> Publisher<T> {
             entry,
             node,
             (seq - start) as usize,
+            start,
         ))
     }
 

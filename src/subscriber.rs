@@ -50,19 +50,24 @@ pub struct Subscriber<T> {
 }
 
 impl<T> Subscriber<T> {
-    /// A cursor at slot `idx` of `node`, whose `entry` already points at `node`.
+    /// A cursor at slot `idx` of `node`, which starts at `start`, whose `entry` already
+    /// points at `node`.
+    ///
+    /// Reads nothing of `node`: once `entry` is in the registry, the publisher may move a
+    /// lossy entry on and retire `node` through the epoch, and this cursor holds no pin
+    /// yet (its first receive pins, then sees the move). Found by the loom model
+    /// `resubscribe_races_node_change`: reading `start` here was a use after free.
     pub(crate) fn new(
         shared: Arc<Shared<T>>,
         entry: Arc<Entry<T>>,
         node: NodePtr<T>,
         idx: usize,
+        start: u64,
     ) -> Self {
         let epoch = match entry.policy() {
             LagPolicy::Block => None,
             _ => Some(shared.register_epoch()),
         };
-        // SAFETY: `entry` points at `node`, so it is retained.
-        let start = unsafe { node.as_ref() }.start();
         Self {
             shared,
             entry,
@@ -156,16 +161,12 @@ impl<T> Subscriber<T> {
         // the stream's leftover nodes keep it until the last handle goes); it cannot be
         // retired while we hold the lock.
         let node = unsafe { tail.as_ref() };
-        let len = node.len();
-        let entry = Entry::new(
-            State::at(tail.0),
-            node.start(),
-            node.start() + len as u64,
-            policy,
-        );
+        let (start, len) = (node.start(), node.len());
+        let entry = Entry::new(State::at(tail.0), start, start + len as u64, policy);
         self.shared.registry.join(Arc::clone(&entry), true);
         drop(live);
-        Subscriber::new(Arc::clone(&self.shared), entry, tail, len)
+        // From here on a lossy entry may be moved and `tail` retired: not read again.
+        Subscriber::new(Arc::clone(&self.shared), entry, tail, len, start)
     }
 
     /// Receives the next event without waiting.

@@ -99,3 +99,32 @@ fn room_skip_at_the_cap_is_never_lagged() {
         counts.assert_all_dropped();
     });
 }
+
+/// `resubscribe` on another thread while the publisher moves to a new node and retires
+/// the old one (capacity 1, 1-slot nodes: every event is a node change). The new cursor
+/// joins at the tail under the lock the publisher replaces its tail with, so the node it
+/// stands on is either still the tail or kept by the next scan: it reads every event after
+/// its start in order (a retired node would be a poisoned read or a loom causality
+/// violation) and everything is freed once.
+#[test]
+fn resubscribe_races_node_change() {
+    model("resubscribe_races_node_change", "F3,F8", 2, || {
+        let counts = Counts::new();
+        // A Disconnect seed: once evicted it holds no node, so the publisher retires
+        // every node behind its tail while the other thread joins.
+        let (mut tx, seed) = stream(1, 1, LagPolicy::Disconnect);
+        let joiner = thread::spawn(move || {
+            let mut fresh = seed.resubscribe();
+            drop(seed);
+            let mut tally = loom_tests::Tally::from(fresh.position());
+            while tally.observe(loom_tests::seq(fresh.recv())) {}
+            tally.assert_complete(3);
+        });
+        for i in 0..3 {
+            tx.publish(counts.ev(i));
+        }
+        drop(tx);
+        joiner.join().unwrap();
+        counts.assert_all_dropped();
+    });
+}
