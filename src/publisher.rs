@@ -335,11 +335,10 @@ impl<T> Publisher<T> {
                 .load()
                 .iter()
                 .fold(None::<(u64, LagPolicy)>, |slowest, entry| {
-                    let state = entry.load();
-                    if state.is_detached() {
+                    let Some(pos) = self.list.position_of(entry) else {
                         return slowest;
-                    }
-                    let pos = entry.pos().max(entry.start()).min(self.next_seq);
+                    };
+                    let pos = pos.min(self.next_seq);
                     match slowest {
                         Some((p, _)) if p <= pos => slowest,
                         _ => Some((pos, entry.policy())),

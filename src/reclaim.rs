@@ -253,6 +253,23 @@ impl<T> Reclaimer<T> {
         Some(View { start, pos })
     }
 
+    /// An attached cursor's position for [`Publisher::stats`](crate::Publisher::stats):
+    /// `max(pos, start)`, refined with the start of the node its state names, as the scan
+    /// does (a cursor stores its position after moving to the next node, so for a moment
+    /// only its state shows it there). `None` if detached.
+    pub(crate) fn position_of(&self, entry: &Entry<T>) -> Option<u64> {
+        let state = entry.load();
+        if state.is_detached() {
+            return None;
+        }
+        let mut pos = entry.pos().max(entry.start());
+        if let Some(node) = state.node().and_then(|n| self.retained(n)) {
+            // SAFETY: retained nodes are allocated.
+            pos = pos.max(unsafe { node.as_ref() }.start());
+        }
+        Some(pos)
+    }
+
     /// `node` if it is one of the retained nodes (compared by address; never dereferenced).
     fn retained(&self, node: NonNull<Node<T>>) -> Option<NodePtr<T>> {
         self.nodes.iter().copied().find(|n| n.0 == node)
