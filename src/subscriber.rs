@@ -194,14 +194,13 @@ impl<T> Subscriber<T> {
         let value = unsafe { self.node.as_ref().get(index) }.clone();
         // Consumed only after `clone` returned: a panicking `Clone` loses no event.
         self.idx += 1;
-        // Before moving on: a publisher that sees our entry on the next node (Acquire)
-        // then sees this position too, so `stats` never reports more lag than the room
-        // check counted.
-        self.publish_position(1);
         if self.idx == self.chunk_len() {
-            // Move on eagerly, so the publisher can retire the node we finished.
+            // Move on eagerly, before the position makes room: the publisher retires the
+            // node we finished before it writes into that room (memory stays within
+            // `capacity + chunk_len - 1` events).
             let _ = self.advance();
         }
+        self.publish_position(1);
         Ok(value)
     }
 
