@@ -43,7 +43,7 @@ mutants=(
     "ref-no-hold~src/subscriber.rs~let pin = pin?;~let pin = pin?;\n        if true {\n            return None;\n        }~skip_ref_survives_lag skip_held_ref_vs_retire"
     "retire-ignores-hold~src/reclaim.rs~} else if !node.retire() {~} else if false {~skip_ref_survives_lag skip_held_ref_vs_retire observe_ref_batch_chunk2"
     "scan-no-recheck~src/reclaim.rs~if Arc::ptr_eq(\&now, \&entries) {~if true || Arc::ptr_eq(\&now, \&entries) {~clone_skip_races_lag clone_disconnect_races_evict subscribe_races_leave"
-    "clone-no-follow~src/subscriber.rs~if source == ours {~if true || source == ours {~clone_skip_races_lag clone_disconnect_races_evict"
+    "clone-no-follow~src/subscriber/join.rs~if source == ours {~if true || source == ours {~clone_skip_races_lag clone_disconnect_races_evict"
 )
 
 selected() {

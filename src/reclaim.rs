@@ -258,16 +258,8 @@ impl<T> Reclaimer<T> {
     /// does (a cursor stores its position after moving to the next node, so for a moment
     /// only its state shows it there). `None` if detached.
     pub(crate) fn position_of(&self, entry: &Entry<T>) -> Option<u64> {
-        let state = entry.load();
-        if state.is_detached() {
-            return None;
-        }
-        let mut pos = entry.pos().max(entry.start());
-        if let Some(node) = state.node().and_then(|n| self.retained(n)) {
-            // SAFETY: retained nodes are allocated.
-            pos = pos.max(unsafe { node.as_ref() }.start());
-        }
-        Some(pos)
+        // `t = cap = 0`: "behind by at least the cap" always holds, so `view` refines.
+        self.view(entry, entry.load(), 0, 0).map(|v| v.pos)
     }
 
     /// `node` if it is one of the retained nodes (compared by address; never dereferenced).
