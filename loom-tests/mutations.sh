@@ -44,6 +44,9 @@ mutants=(
     "retire-ignores-hold~src/reclaim.rs~} else if !node.retire() {~} else if false {~skip_ref_survives_lag skip_held_ref_vs_retire observe_ref_batch_chunk2"
     "scan-no-recheck~src/reclaim.rs~if Arc::ptr_eq(\&now, \&entries) {~if true || Arc::ptr_eq(\&now, \&entries) {~clone_skip_races_lag clone_disconnect_races_evict subscribe_races_leave"
     "clone-no-follow~src/subscriber/join.rs~if source == ours {~if true || source == ours {~clone_skip_races_lag clone_disconnect_races_evict"
+    "relay-bypass~src/wait.rs~.poll(\&mut Context::from_waker(\&relay))\n                    .is_pending()\n                {\n                    return Poll::Pending;\n                }\n                this.parked = None;~.poll(cx)\n                    .is_pending()\n                {\n                    return Poll::Pending;\n                }\n                this.parked = None;~relay_waker_drop_publishes"
+    "relay-keeps-old~src/relay.rs~Some(current) if current.will_wake(cx.waker()) => None,~Some(_) => None,~relay_repoll_vs_publish"
+    "relay-wake-lost~src/relay.rs~            defer(waker);~            drop(waker);~wake_async close_async block_publish_async relay_repoll_vs_publish"
 )
 
 selected() {

@@ -184,6 +184,7 @@ mod publisher;
 mod reclaim;
 mod refs;
 mod registry;
+mod relay;
 mod shared;
 mod subscriber;
 mod sync;

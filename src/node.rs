@@ -209,6 +209,8 @@ impl<T> Node<T> {
     /// Wakes every subscriber parked on this node.
     #[cold]
     pub(crate) fn wake_all(&self) {
+        // Wakers woken under the list lock run when this scope ends (see `relay`).
+        let _defer = crate::relay::DeferWakes::enter();
         self.event.notify(usize::MAX);
     }
 

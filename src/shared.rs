@@ -164,9 +164,16 @@ impl<T> Shared<T> {
         if parked != 0 {
             let need = parked - 1;
             if from < need && need <= to {
-                self.space.notify(1);
+                self.notify_space();
             }
         }
+    }
+
+    /// Wakes the parked publisher; its waker runs after the list lock is released.
+    #[cold]
+    fn notify_space(&self) {
+        let _defer = crate::relay::DeferWakes::enter();
+        self.space.notify(1);
     }
 
     /// Subscriber side, after detaching: wake the publisher if it waits for room.
@@ -176,7 +183,7 @@ impl<T> Shared<T> {
         full_fence();
         // Acquire: pairs with the Release in `announce_publisher_parked`.
         if self.publisher_parked.load(Ordering::Acquire) != 0 {
-            self.space.notify(1);
+            self.notify_space();
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::node::{Node, NodePtr};
 use crate::publisher::Publisher;
 use crate::refs::NodeHold;
+use crate::relay::{DeferWakes, RelaySlot};
 use crate::shared::Shared;
 use crate::subscriber::Subscriber;
 use crate::sync::full_fence;
@@ -112,6 +113,8 @@ pub(crate) struct Parked<T> {
 
 impl<T> Drop for Parked<T> {
     fn drop(&mut self) {
+        // A dropped listener may pass its notification on to another relay.
+        let _defer = DeferWakes::enter();
         // The listener points into the node's event: drop it before the hold.
         self.listener = None;
         // SAFETY: we took the hold in `prepare_park` and never touch the node again.
@@ -167,7 +170,9 @@ impl<T> Subscriber<T> {
         // and saw our entry still on it. From the hold below on, the hold keeps it.
         let node = unsafe { self.node.as_ref() };
         // Declared before the listener, so dropped after it: the listener points into the
-        // node's event, which the hold keeps allocated.
+        // node's event, which the hold keeps allocated; and a dropped listener may pass
+        // its notification on to a relay, woken when `_defer` ends.
+        let _defer = DeferWakes::enter();
         let _hold: NodeHold<T>;
         listener!(node.event() => listener);
         // SAFETY: pinned (lossy) or Block, and our entry is on `node` (checked above).
@@ -259,6 +264,7 @@ impl<T> Subscriber<T> {
         Recv {
             subscriber: self,
             parked: None,
+            relay: RelaySlot::new(),
         }
     }
 }
@@ -268,6 +274,8 @@ impl<T> Subscriber<T> {
 pub struct Recv<'a, T> {
     subscriber: &'a mut Subscriber<T>,
     parked: Option<Parked<T>>,
+    /// Stands in for the caller's waker in the listener (see `relay`).
+    relay: RelaySlot,
 }
 
 impl<T: Clone> Future for Recv<'_, T> {
@@ -277,8 +285,14 @@ impl<T: Clone> Future for Recv<'_, T> {
         let this = self.get_mut();
         loop {
             if let Some(parked) = this.parked.as_mut() {
+                let (relay, replaced) = this.relay.register(cx);
+                // No lock is held: the replaced waker may run any code as it drops.
+                drop(replaced);
                 let listener = parked.listener.as_mut().expect("registered");
-                if Pin::new(listener).poll(cx).is_pending() {
+                if Pin::new(listener)
+                    .poll(&mut Context::from_waker(&relay))
+                    .is_pending()
+                {
                     return Poll::Pending;
                 }
                 this.parked = None;
@@ -292,6 +306,15 @@ impl<T: Clone> Future for Recv<'_, T> {
             }
             this.parked = this.subscriber.prepare_park();
         }
+    }
+}
+
+impl<T> Drop for Recv<'_, T> {
+    fn drop(&mut self) {
+        // The caller's waker leaves the relay first and drops last, after the listener.
+        let waker = self.relay.clear();
+        self.parked = None;
+        drop(waker);
     }
 }
 
@@ -326,6 +349,8 @@ impl<T> Publisher<T> {
         // The stack listener borrows the stream's event while `make_room` borrows `self`.
         let shared = self.shared_handle();
         loop {
+            // Ends after the listener: see `Subscriber::park`.
+            let _defer = DeferWakes::enter();
             listener!(shared.space() => listener);
             shared.announce_publisher_parked(self.room_need());
             if self.make_room() {
@@ -356,6 +381,8 @@ pub struct Publish<'a, T> {
     publisher: &'a mut Publisher<T>,
     value: Option<T>,
     listener: Option<EventListener>,
+    /// Stands in for the caller's waker in the listener (see `relay`).
+    relay: RelaySlot,
 }
 
 impl<'a, T> Publish<'a, T> {
@@ -364,6 +391,7 @@ impl<'a, T> Publish<'a, T> {
             publisher,
             value: Some(value),
             listener: None,
+            relay: RelaySlot::new(),
         }
     }
 }
@@ -378,10 +406,16 @@ impl<T> Future for Publish<'_, T> {
         let this = self.get_mut();
         loop {
             if let Some(listener) = this.listener.as_mut() {
-                if Pin::new(listener).poll(cx).is_pending() {
+                let (relay, replaced) = this.relay.register(cx);
+                // No lock is held: the replaced waker may run any code as it drops.
+                drop(replaced);
+                if Pin::new(listener)
+                    .poll(&mut Context::from_waker(&relay))
+                    .is_pending()
+                {
                     return Poll::Pending;
                 }
-                this.listener = None;
+                this.drop_listener();
                 this.publisher.shared().publisher_unpark();
             }
             let Some(value) = this.value.take() else {
@@ -396,18 +430,30 @@ impl<T> Future for Publish<'_, T> {
             let need = this.publisher.room_need();
             this.listener = Some(this.publisher.shared().publisher_park(need));
             if this.publisher.make_room() {
-                this.listener = None;
+                this.drop_listener();
                 this.publisher.shared().publisher_unpark();
             }
         }
     }
 }
 
+impl<T> Publish<'_, T> {
+    /// Drops the listener inside a [`DeferWakes`] scope (it may pass a notification on).
+    fn drop_listener(&mut self) {
+        let _defer = DeferWakes::enter();
+        self.listener = None;
+    }
+}
+
 impl<T> Drop for Publish<'_, T> {
     fn drop(&mut self) {
+        // The caller's waker leaves the relay first and drops last, after the listener.
+        let waker = self.relay.clear();
         if self.listener.is_some() {
+            self.drop_listener();
             self.publisher.shared().publisher_unpark();
         }
+        drop(waker);
     }
 }
 
