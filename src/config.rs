@@ -26,10 +26,17 @@ const DEFAULT_CHUNK_LEN: usize = 64;
 const DEFAULT_CHUNK_LEN: usize = 2;
 
 /// The default chunk length for `capacity`: a quarter of it (so the publisher can run
-/// several nodes ahead of the slowest cursor), between 1 and `DEFAULT_CHUNK_LEN`.
+/// several nodes ahead of the slowest cursor), but at least `min(capacity, 8)` (so that a
+/// batch of a small stream is not one event: a batch never spans nodes), and at most
+/// `DEFAULT_CHUNK_LEN`.
 fn default_chunk_len(capacity: usize) -> usize {
-    (capacity / 4).clamp(1, DEFAULT_CHUNK_LEN)
+    (capacity / 4)
+        .max(capacity.min(MIN_DEFAULT_CHUNK_LEN))
+        .clamp(1, DEFAULT_CHUNK_LEN)
 }
+
+/// The smallest default chunk length of a stream that holds at least this many events.
+const MIN_DEFAULT_CHUNK_LEN: usize = 8;
 
 /// What happens when a subscriber falls `capacity` events behind the publisher.
 ///
@@ -38,6 +45,7 @@ fn default_chunk_len(capacity: usize) -> usize {
 /// exactly, in events: a subscriber `k` events behind (published and not yet received by
 /// it) lets the publisher write `capacity - k` more before its policy applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum LagPolicy {
     /// Lossless (the default): the publisher waits while this subscriber is `capacity`
     /// events behind. Memory never exceeds the cap.
@@ -132,7 +140,7 @@ impl Builder {
     }
 
     /// Events per node. Allowed: `1..=min(capacity, 2^16)`. Default: `capacity / 4`,
-    /// clamped to `1..=64`. Larger nodes amortize allocation and cursor updates; smaller
+    /// but at least `min(capacity, 8)` (a batch never spans nodes) and at most 64. Larger nodes amortize allocation and cursor updates; smaller
     /// nodes free memory sooner: memory holds at most `capacity + chunk_len` events (a
     /// node is freed once every cursor has left it). The capacity rule does not depend
     /// on it.
@@ -264,8 +272,34 @@ impl Builder {
     }
 
     /// Builds the stream: the publisher and a first subscriber that sees every event.
+    ///
+    /// The first subscriber is a cursor like any other: kept alive and not read, a
+    /// [`LagPolicy::Block`] one stops the publisher after `capacity` events. If you only
+    /// want to subscribe later (or per connection, per task), use
+    /// [`build_publisher`](Builder::build_publisher) instead of binding it to `_rx`.
     pub fn build<T>(&self) -> Result<(Publisher<T>, Subscriber<T>), ConfigError> {
         let config = self.config()?;
         Ok(crate::publisher::new_stream(config))
+    }
+
+    /// Builds the stream with no subscriber: until [`Publisher::subscribe`] (or
+    /// [`subscribe_at`](Publisher::subscribe_at)) is called, publishing never waits and
+    /// nothing is kept but the [`retain`](Builder::retain) window.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut tx = tailcast::Builder::new().capacity(4).build_publisher::<u32>()?;
+    /// for i in 0..100 {
+    ///     tx.publish(i); // no subscriber: never waits
+    /// }
+    /// let mut rx = tx.subscribe(); // joins at the live end
+    /// tx.publish(100);
+    /// assert_eq!(rx.recv(), Ok(100));
+    /// # Ok::<(), tailcast::ConfigError>(())
+    /// ```
+    pub fn build_publisher<T>(&self) -> Result<Publisher<T>, ConfigError> {
+        let config = self.config()?;
+        Ok(crate::publisher::new_publisher(config))
     }
 }

@@ -39,6 +39,7 @@ impl<T> std::error::Error for Full<T> {}
 
 /// Why a blocking or async receive returned no event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecvError {
     /// The publisher is gone and every event it published has been received.
     Closed,
@@ -65,6 +66,7 @@ impl std::error::Error for RecvError {}
 
 /// Why [`Subscriber::try_recv`](crate::Subscriber::try_recv) returned no event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TryRecvError {
     /// No event is available yet; the stream is open.
     Empty,
@@ -89,8 +91,16 @@ impl fmt::Display for TryRecvError {
 
 impl std::error::Error for TryRecvError {}
 
+impl TryRecvError {
+    /// Whether this is [`TryRecvError::Empty`]: nothing yet, try again later.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, TryRecvError::Empty)
+    }
+}
+
 /// Why [`Subscriber::recv_timeout`](crate::Subscriber::recv_timeout) returned no event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecvTimeoutError {
     /// No event arrived before the timeout; the stream is open.
     Timeout,
@@ -115,6 +125,13 @@ impl fmt::Display for RecvTimeoutError {
 
 impl std::error::Error for RecvTimeoutError {}
 
+impl RecvTimeoutError {
+    /// Whether this is [`RecvTimeoutError::Timeout`]: nothing yet, try again later.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RecvTimeoutError::Timeout)
+    }
+}
+
 impl From<RecvError> for TryRecvError {
     fn from(e: RecvError) -> Self {
         match e {
@@ -131,6 +148,55 @@ impl From<RecvError> for RecvTimeoutError {
             RecvError::Closed => RecvTimeoutError::Closed,
             RecvError::Lagged(n) => RecvTimeoutError::Lagged(n),
             RecvError::Evicted => RecvTimeoutError::Evicted,
+        }
+    }
+}
+
+/// `Empty` becomes [`Timeout`](RecvTimeoutError::Timeout) (nothing yet); the rest map to
+/// the variant of the same name.
+impl From<TryRecvError> for RecvTimeoutError {
+    fn from(e: TryRecvError) -> Self {
+        match e {
+            TryRecvError::Empty => RecvTimeoutError::Timeout,
+            TryRecvError::Closed => RecvTimeoutError::Closed,
+            TryRecvError::Lagged(n) => RecvTimeoutError::Lagged(n),
+            TryRecvError::Evicted => RecvTimeoutError::Evicted,
+        }
+    }
+}
+
+/// For code that has already handled [`Empty`](TryRecvError::Empty) (a blocking receive
+/// never returns it). The other variants map to the variant of the same name. `Empty`
+/// itself has no blocking counterpart; it converts to `Lagged(0)` ("nothing missed,
+/// receive again"), so a conversion reached by mistake makes a receive loop try again,
+/// never end early on a false [`Closed`](RecvError::Closed).
+///
+/// ```
+/// use tailcast::{RecvError, TryRecvError};
+/// assert_eq!(RecvError::from(TryRecvError::Lagged(3)), RecvError::Lagged(3));
+/// assert_eq!(RecvError::from(TryRecvError::Closed), RecvError::Closed);
+/// assert_eq!(RecvError::from(TryRecvError::Empty), RecvError::Lagged(0));
+/// ```
+impl From<TryRecvError> for RecvError {
+    fn from(e: TryRecvError) -> Self {
+        match e {
+            TryRecvError::Empty => RecvError::Lagged(0),
+            TryRecvError::Closed => RecvError::Closed,
+            TryRecvError::Lagged(n) => RecvError::Lagged(n),
+            TryRecvError::Evicted => RecvError::Evicted,
+        }
+    }
+}
+
+/// As for [`TryRecvError`]: `Timeout` converts to `Lagged(0)` ("receive again"), the rest
+/// to the variant of the same name.
+impl From<RecvTimeoutError> for RecvError {
+    fn from(e: RecvTimeoutError) -> Self {
+        match e {
+            RecvTimeoutError::Timeout => RecvError::Lagged(0),
+            RecvTimeoutError::Closed => RecvError::Closed,
+            RecvTimeoutError::Lagged(n) => RecvError::Lagged(n),
+            RecvTimeoutError::Evicted => RecvError::Evicted,
         }
     }
 }

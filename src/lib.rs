@@ -61,7 +61,10 @@
 //! ([`Publisher::subscribe_at`] with a [`Position`]); [`Subscriber::lag`] and
 //! [`Publisher::stats`] report how far behind subscribers are.
 //!
-//! With no subscribers the publisher never waits and nothing accumulates.
+//! With no subscribers the publisher never waits and nothing accumulates
+//! ([`Builder::build_publisher`] makes a stream without one). A subscriber kept alive and
+//! never read is not "no subscriber": `let (tx, _rx) = tailcast::channel(n)` holds a
+//! `Block` cursor at event 0 and stops the publisher after `n` events (see [`channel`]).
 //!
 //! # Waiting
 //!
@@ -195,11 +198,23 @@ pub use error::{ConfigError, Full, RecvError, RecvTimeoutError, TryRecvError};
 pub use position::{Position, PositionError, Stats};
 pub use publisher::Publisher;
 pub use refs::{Batch, Ref};
-pub use subscriber::Subscriber;
+pub use subscriber::{IntoIter, Iter, Subscriber, TryIter};
 pub use wait::{Publish, Recv};
 
 /// Creates a stream holding at most `capacity` outstanding events, with the default chunk
 /// length and [`LagPolicy::Block`]; returns the publisher and a first subscriber.
+///
+/// # The first subscriber is a real reader
+///
+/// The returned [`Subscriber`] is a `Block` cursor at event 0. The tokio idiom
+/// `let (mut tx, _rx) = tailcast::channel(n);` keeps it alive unread, so **the `n + 1`-th
+/// `publish` waits forever** (`try_publish` returns [`Full`]). Pick by what you need:
+///
+/// - a reader from the first event on: `channel(n)` and read the subscriber;
+/// - subscribers made later (per connection, per task): [`Builder::build_publisher`],
+///   then [`Publisher::subscribe`] for each; or drop the first one (`let (tx, _) = ...`
+///   drops it at once);
+/// - a non-blocking first reader: [`Builder::lag_policy`] with [`LagPolicy::Skip`].
 ///
 /// # Panics
 ///

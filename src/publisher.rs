@@ -71,10 +71,17 @@ impl RoomUntil {
 }
 
 pub(crate) fn new_stream<T>(config: Config) -> (Publisher<T>, Subscriber<T>) {
+    let publisher = new_publisher(config);
+    let subscriber = publisher.subscribe();
+    (publisher, subscriber)
+}
+
+/// A stream with no subscriber yet.
+pub(crate) fn new_publisher<T>(config: Config) -> Publisher<T> {
     let first = NodePtr(Node::alloc(0, config.chunk_len));
     let shared = Arc::new(Shared::new(config, first));
     let list = Reclaimer::new(first, &config, shared.register_epoch());
-    let publisher = Publisher {
+    Publisher {
         shared,
         list,
         tail: first,
@@ -82,9 +89,7 @@ pub(crate) fn new_stream<T>(config: Config) -> (Publisher<T>, Subscriber<T>) {
         next_seq: 0,
         room_until: RoomUntil(std::sync::atomic::AtomicU64::new(config.capacity)),
         pending: false,
-    };
-    let subscriber = publisher.subscribe();
-    (publisher, subscriber)
+    }
 }
 
 impl<T> Publisher<T> {
@@ -218,14 +223,14 @@ impl<T> Publisher<T> {
     ///
     /// ```
     /// use tailcast::{LagPolicy, RecvError};
-    /// let (mut tx, rx) = tailcast::channel::<u32>(2);
-    /// drop(rx);
+    /// let mut tx = tailcast::Builder::new().capacity(2).chunk_len(1).build_publisher::<u32>()?;
     /// let mut lossy = tx.subscribe_with(LagPolicy::Skip);
     /// tx.publish_batch(0..5); // never waits for a Skip subscriber
     /// // Capacity 2: the two newest events are kept.
     /// assert_eq!(lossy.recv(), Err(RecvError::Lagged(3)));
     /// assert_eq!(lossy.recv(), Ok(3));
     /// assert_eq!(lossy.recv(), Ok(4));
+    /// # Ok::<(), tailcast::ConfigError>(())
     /// ```
     pub fn subscribe_with(&self, policy: LagPolicy) -> Subscriber<T> {
         // SAFETY: the tail is retained.
@@ -354,6 +359,12 @@ impl<T> Publisher<T> {
             nodes_pooled,
             retained: self.next_seq - self.oldest(),
         }
+    }
+
+    /// The stream's capacity: the most events a `Block` subscriber can be behind.
+    pub fn capacity(&self) -> usize {
+        // The builder bounds it by `MAX_CAPACITY`, a `usize`.
+        self.shared.config.capacity as usize
     }
 
     /// The number of attached subscribers (not dropped, not evicted).

@@ -242,13 +242,15 @@ impl<T> std::fmt::Debug for Shared<T> {
 /// per-thread state is otherwise plain data with no tie to a thread. We only ever pin
 /// through `&mut self` and drop every `Guard` before the owning handle can move (guards
 /// live only in locals of one method call), so moving the registration between threads
-/// never shares it.
+/// never shares it. Every method takes `&mut self`, even the read-only
+/// [`is_pinned`](EpochHandle::is_pinned), which reads crossbeam's unsynchronized cells.
 pub(crate) struct EpochHandle(LocalHandle);
 
 // SAFETY: see the type's documentation: the handle is used by one thread at a time, and a
 // move between threads is synchronized by whatever moves the owning handle.
 unsafe impl Send for EpochHandle {}
-// SAFETY: no method takes `&self`, so shared references give no access.
+// SAFETY: no method takes `&self` (`pin` and `is_pinned` both take `&mut self`), so a
+// shared reference gives no access to the `LocalHandle` and its unsynchronized cells.
 unsafe impl Sync for EpochHandle {}
 
 impl EpochHandle {
@@ -259,7 +261,11 @@ impl EpochHandle {
 
     /// Whether a `Guard` of this handle is alive (for debug assertions: never while
     /// parked, F7).
-    pub(crate) fn is_pinned(&self) -> bool {
+    ///
+    /// `&mut self` although it only reads: it reads crossbeam's per-handle cells, which
+    /// are not synchronized, so it must not run while another thread uses the handle
+    /// (see the `Sync` argument below).
+    pub(crate) fn is_pinned(&mut self) -> bool {
         self.0.is_pinned()
     }
 }

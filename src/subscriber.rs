@@ -1,7 +1,10 @@
 //! The read path: `Subscriber<T>`, a cursor over the list. Joining from a subscriber
 //! (`Clone`, `resubscribe`) is in `join`.
 
+mod iter;
 mod join;
+
+pub use iter::{IntoIter, Iter, TryIter};
 
 use crossbeam_epoch::Guard;
 
@@ -124,6 +127,43 @@ impl<T> Subscriber<T> {
         self.shared.published().saturating_sub(position)
     }
 
+    /// The events published that this subscriber has not received yet: what it would read
+    /// before finding the stream empty (the same count as [`lag`](Subscriber::lag)).
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = tailcast::channel(8);
+    /// tx.publish_batch(0..3);
+    /// assert_eq!(rx.len(), 3);
+    /// rx.try_iter().for_each(drop);
+    /// assert!(rx.is_empty());
+    /// ```
+    pub fn len(&self) -> usize {
+        usize::try_from(self.lag()).unwrap_or(usize::MAX)
+    }
+
+    /// Whether [`len`](Subscriber::len) is 0.
+    pub fn is_empty(&self) -> bool {
+        self.lag() == 0
+    }
+
+    /// The stream's capacity: the most events a `Block` subscriber can be behind.
+    pub fn capacity(&self) -> usize {
+        // The builder bounds it by `MAX_CAPACITY`, a `usize`.
+        self.shared.config.capacity as usize
+    }
+
+    /// Whether `other` reads the same stream as this subscriber.
+    ///
+    /// ```
+    /// let (tx, rx) = tailcast::channel::<u8>(8);
+    /// let (_tx2, other) = tailcast::channel::<u8>(8);
+    /// assert!(rx.same_stream(&tx.subscribe()));
+    /// assert!(!rx.same_stream(&other));
+    /// ```
+    pub fn same_stream(&self, other: &Subscriber<T>) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// Whether no event beyond those already published can reach this subscriber: the
     /// publisher is gone (closed), or this subscriber was evicted. Events published before
     /// the close can still be received.
@@ -195,6 +235,9 @@ impl<T> Subscriber<T> {
     /// drop(tx);
     /// assert_eq!(reader.join().unwrap(), (0..100).collect::<Vec<_>>());
     /// ```
+    ///
+    /// Blocking: called from async code it stalls the executor's thread (and every task on
+    /// it) until an event arrives; use [`recv_async`](Subscriber::recv_async) there.
     pub fn recv(&mut self) -> Result<T, RecvError>
     where
         T: Clone,
@@ -361,8 +404,8 @@ impl<T> Subscriber<T> {
     /// Whether this cursor's epoch handle is pinned (lossy policies; Block never pins).
     /// A cursor must never wait pinned: a pin held while parked would stop the stream's
     /// epoch and with it every deferred free (RELIABILITY.md F7).
-    pub(crate) fn is_pinned(&self) -> bool {
-        self.epoch.as_ref().is_some_and(EpochHandle::is_pinned)
+    pub(crate) fn is_pinned(&mut self) -> bool {
+        self.epoch.as_mut().is_some_and(EpochHandle::is_pinned)
     }
 
     /// An epoch pin for the lossy policies; `None` for Block, which needs none.
@@ -488,11 +531,16 @@ impl<T> Subscriber<T> {
     }
 }
 
+/// The error of a blocking receive, from the non-blocking attempt it just made after
+/// waiting until the cursor was readable or an error was due.
 fn expect_not_empty(e: TryRecvError) -> RecvError {
     match e {
-        TryRecvError::Closed | TryRecvError::Empty => RecvError::Closed,
-        TryRecvError::Lagged(n) => RecvError::Lagged(n),
-        TryRecvError::Evicted => RecvError::Evicted,
+        // The callers reach this only after `wait_readable` (or a `try_recv` that returned
+        // something other than `Empty`), and only this `&mut self` moves the cursor, so a
+        // readable slot is still readable. Turning `Empty` into `Closed` would be a false
+        // end of stream the day that changes.
+        TryRecvError::Empty => unreachable!("a blocking receive found nothing after waiting"),
+        other => RecvError::from(other),
     }
 }
 

@@ -216,26 +216,15 @@ impl<T> Subscriber<T> {
         let mut backoff = Backoff::new();
         loop {
             match self.try_recv() {
-                Ok(value) => return Ok(value),
                 Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
-                Err(TryRecvError::Lagged(n)) => return Err(RecvTimeoutError::Lagged(n)),
-                Err(TryRecvError::Evicted) => return Err(RecvTimeoutError::Evicted),
+                other => return other.map_err(RecvTimeoutError::from),
             }
             if backoff.snooze(self.shared(), deadline) {
                 continue;
             }
             if !self.park(deadline) {
                 // Timed out: one last look, so an event that raced the timeout is taken.
-                return match self.try_recv() {
-                    Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
-                    other => other.map_err(|e| match e {
-                        TryRecvError::Empty => RecvTimeoutError::Timeout,
-                        TryRecvError::Closed => RecvTimeoutError::Closed,
-                        TryRecvError::Lagged(n) => RecvTimeoutError::Lagged(n),
-                        TryRecvError::Evicted => RecvTimeoutError::Evicted,
-                    }),
-                };
+                return self.try_recv().map_err(RecvTimeoutError::from);
             }
         }
     }
@@ -299,10 +288,7 @@ impl<T: Clone> Future for Recv<'_, T> {
             }
             match this.subscriber.try_recv() {
                 Err(TryRecvError::Empty) => {}
-                Ok(value) => return Poll::Ready(Ok(value)),
-                Err(TryRecvError::Closed) => return Poll::Ready(Err(RecvError::Closed)),
-                Err(TryRecvError::Lagged(n)) => return Poll::Ready(Err(RecvError::Lagged(n))),
-                Err(TryRecvError::Evicted) => return Poll::Ready(Err(RecvError::Evicted)),
+                other => return Poll::Ready(other.map_err(RecvError::from)),
             }
             this.parked = this.subscriber.prepare_park();
         }

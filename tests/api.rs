@@ -475,10 +475,21 @@ fn recv_batch_waits_for_an_event() {
 
 #[test]
 fn default_chunk_len_bounds_a_batch() {
-    // Default chunk_len: capacity / 4, clamped to 1..=64 (1..=2 under miri).
-    let max_default = if cfg!(miri) { 2 } else { 64 };
-    for cap in [1usize, 4, 8, 100, 1024] {
-        let expected = (cap / 4).clamp(1, max_default);
+    // Default chunk_len: capacity / 4 but at least min(capacity, 8), at most 64 (2 under
+    // miri): a small stream's batch is the whole stream, not one event.
+    let expected_for = if cfg!(miri) {
+        [
+            (1usize, 1usize),
+            (4, 2),
+            (7, 2),
+            (8, 2),
+            (100, 2),
+            (1024, 2),
+        ]
+    } else {
+        [(1, 1), (4, 4), (7, 7), (8, 8), (100, 25), (1024, 64)]
+    };
+    for (cap, expected) in expected_for {
         let (mut tx, mut rx) = channel::<u32>(cap);
         let n = cap.min(200);
         tx.publish_batch(0..n as u32);
@@ -775,4 +786,148 @@ fn error_types_display() {
     );
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Full(Arc::new(1)));
     assert!(boxed.to_string().starts_with("stream is full"));
+}
+
+/// `build_publisher`: no cursor, so publishing far past the capacity never waits (with
+/// `channel`'s unread `_rx` the same loop stops at `capacity`), and a later subscriber
+/// joins at the live end; the retain window still works.
+#[test]
+fn build_publisher_has_no_subscriber_and_never_waits() {
+    let mut tx = tailcast::Builder::new()
+        .capacity(4)
+        .chunk_len(2)
+        .retain(3)
+        .build_publisher::<u32>()
+        .unwrap();
+    assert_eq!(tx.subscriber_count(), 0);
+    for i in 0..40 {
+        assert!(
+            tx.try_publish(i).is_ok(),
+            "event {i} waited with no subscriber"
+        );
+    }
+    let mut old = tx.subscribe_at(tailcast::Position::Oldest).unwrap();
+    let mut live = tx.subscribe();
+    tx.publish(40);
+    assert_eq!(live.try_recv(), Ok(40));
+    let got: Vec<u32> = std::iter::from_fn(|| old.try_recv().ok()).collect();
+    assert_eq!(got, vec![37, 38, 39, 40]);
+
+    // The trap it avoids: an unread first subscriber stops the publisher at capacity.
+    let (mut tx, _rx) = tailcast::Builder::new().capacity(4).build::<u32>().unwrap();
+    for i in 0..4 {
+        assert!(tx.try_publish(i).is_ok());
+    }
+    assert_eq!(tx.try_publish(4).map_err(|f| f.into_inner()), Err(4));
+}
+
+#[test]
+fn build_publisher_reports_bad_config() {
+    let err = tailcast::Builder::new()
+        .capacity(0)
+        .build_publisher::<u8>()
+        .unwrap_err();
+    assert_eq!(err.field(), "capacity");
+}
+
+/// The iterators: loss is an item, the close ends the iteration, `try_iter` never waits.
+#[test]
+fn iterators_yield_loss_as_items_and_end_at_close() {
+    let skip = || {
+        let tx = Builder::new()
+            .capacity(2)
+            .chunk_len(1)
+            .build_publisher::<u32>()
+            .unwrap();
+        let rx = tx.subscribe_with(LagPolicy::Skip);
+        (tx, rx)
+    };
+    let (mut tx, mut rx) = skip();
+    tx.publish_batch(0..5);
+    drop(tx);
+    let got: Vec<_> = rx.iter().collect();
+    assert_eq!(got, vec![Err(RecvError::Lagged(3)), Ok(3), Ok(4)]);
+    assert_eq!(rx.iter().next(), None, "fused after the close");
+
+    let (mut tx, rx) = skip();
+    tx.publish_batch(0..5);
+    drop(tx);
+    let got: Vec<_> = rx.into_iter().collect();
+    assert_eq!(got, vec![Err(RecvError::Lagged(3)), Ok(3), Ok(4)]);
+
+    let tx = Builder::new()
+        .capacity(2)
+        .chunk_len(1)
+        .build_publisher::<u32>()
+        .unwrap();
+    let mut evicted = tx.subscribe_with(LagPolicy::Disconnect);
+    let mut tx = tx;
+    tx.publish_batch(0..5);
+    // Open stream: the eviction is an item, then the iteration ends.
+    let got: Vec<_> = (&mut evicted).into_iter().collect();
+    assert_eq!(got, vec![Err(RecvError::Evicted)]);
+
+    let (mut tx, mut rx) = channel::<u32>(8);
+    tx.publish_batch([1, 2]);
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![Ok(1), Ok(2)]);
+    assert_eq!(
+        rx.try_iter().next(),
+        None,
+        "open and empty: ends without waiting"
+    );
+    tx.publish_batch([3, 4]);
+    drop(tx);
+    let mut seen = Vec::new();
+    for item in &mut rx {
+        seen.push(item.unwrap());
+    }
+    assert_eq!(seen, vec![3, 4]);
+    assert_eq!(rx.iter().next(), None);
+}
+
+#[test]
+fn len_capacity_and_same_stream() {
+    let (mut tx, mut rx) = channel::<u32>(16);
+    assert_eq!((tx.capacity(), rx.capacity()), (16, 16));
+    assert!(rx.is_empty());
+    tx.publish_batch(0..5);
+    assert_eq!(rx.len(), 5);
+    rx.recv().unwrap();
+    assert_eq!(rx.len(), 4);
+    let other = tx.subscribe();
+    assert_eq!(other.len(), 0);
+    assert!(rx.same_stream(&other) && other.same_stream(&rx.clone()));
+    let (_tx2, stranger) = channel::<u32>(16);
+    assert!(!rx.same_stream(&stranger));
+}
+
+#[test]
+fn error_conversions() {
+    use tailcast::{RecvTimeoutError, TryRecvError};
+    assert_eq!(RecvError::from(TryRecvError::Closed), RecvError::Closed);
+    assert_eq!(
+        RecvError::from(TryRecvError::Lagged(7)),
+        RecvError::Lagged(7)
+    );
+    assert_eq!(RecvError::from(TryRecvError::Evicted), RecvError::Evicted);
+    assert_eq!(RecvError::from(TryRecvError::Empty), RecvError::Lagged(0));
+    assert_eq!(
+        RecvTimeoutError::from(TryRecvError::Empty),
+        RecvTimeoutError::Timeout
+    );
+    assert_eq!(
+        RecvTimeoutError::from(TryRecvError::Lagged(2)),
+        RecvTimeoutError::Lagged(2)
+    );
+    assert_eq!(
+        RecvError::from(RecvTimeoutError::Evicted),
+        RecvError::Evicted
+    );
+    assert_eq!(RecvError::from(RecvTimeoutError::Closed), RecvError::Closed);
+    assert_eq!(
+        RecvError::from(RecvTimeoutError::Timeout),
+        RecvError::Lagged(0)
+    );
+    assert!(TryRecvError::Empty.is_empty() && !TryRecvError::Closed.is_empty());
+    assert!(RecvTimeoutError::Timeout.is_timeout());
 }

@@ -197,6 +197,7 @@ fn skipped_and_evicted_values_are_dropped_once() {
                             assert_eq!(policy, LagPolicy::Disconnect)
                         }
                         Err(TryRecvError::Empty) => {}
+                        Err(e) => panic!("unexpected {e:?}"),
                     }
                 }
                 // Skipped values are not kept around: at most the cap plus the nodes
@@ -252,7 +253,7 @@ fn in_flight_at_shutdown_from_many_threads() {
                     match more {
                         Ok(()) | Err(RecvError::Lagged(_)) => read += 1,
                         Err(RecvError::Closed) => break,
-                        Err(RecvError::Evicted) => unreachable!(),
+                        Err(e) => unreachable!("{e:?}"),
                     }
                 }
                 // Dropped here, maybe while the publisher still runs.

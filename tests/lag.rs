@@ -96,6 +96,7 @@ impl Model {
                     m.lagged = true;
                 }
                 LagPolicy::Disconnect => m.evicted = true,
+                other => unreachable!("no model for {other:?}"),
             }
         }
         self.published += 1;
@@ -717,6 +718,7 @@ fn block_subscriber_with_lossy_others_loses_nothing() {
                                 evicted = true;
                             }
                             Err(RecvError::Closed) => return next,
+                            Err(e) => panic!("unexpected {e:?}"),
                         }
                     }
                 })

@@ -494,7 +494,7 @@ fn skip_subscribers_on_threads_account_for_every_event() {
                                 assert_eq!(rx.position(), next);
                             }
                             Err(RecvError::Closed) => return (next, got, lagged),
-                            Err(RecvError::Evicted) => panic!("Skip is never evicted"),
+                            Err(e) => panic!("Skip is never evicted: {e:?}"),
                         }
                     }
                 })

@@ -235,7 +235,7 @@ pub(crate) fn drain<T: Clone + Into<u64>>(rx: &mut Subscriber<T>) -> (Vec<Seen>,
             Ok(v) => seen.push(Seen::Value(v.into())),
             Err(TryRecvError::Lagged(n)) => seen.push(Seen::Lagged(n)),
             Err(TryRecvError::Evicted) => seen.push(Seen::Evicted),
-            Err(e @ (TryRecvError::Empty | TryRecvError::Closed)) => return (seen, e),
+            Err(e) => return (seen, e),
         }
     }
 }

@@ -46,9 +46,10 @@ use tailcast::{
 // Configuration
 // ---------------------------------------------------------------------------------------
 
-/// The documented default chunk length: `capacity / 4`, clamped to `1..=64`.
+/// The documented default chunk length: `capacity / 4`, at least `min(capacity, 8)`, at
+/// most 64.
 pub fn default_chunk_len(capacity: usize) -> usize {
-    (capacity / 4).clamp(1, 64)
+    (capacity / 4).max(capacity.min(8)).clamp(1, 64)
 }
 
 /// What `Builder::build` must return for these settings: the `(capacity, chunk_len)` in
@@ -156,6 +157,7 @@ impl Model {
                     m.lagged = true;
                 }
                 LagPolicy::Disconnect => m.evicted = true,
+                other => unreachable!("no model for {other:?}"),
             }
         }
         self.published += 1;
@@ -516,6 +518,7 @@ fn timeout_err(e: RecvTimeoutError) -> TryRecvError {
         RecvTimeoutError::Closed => TryRecvError::Closed,
         RecvTimeoutError::Lagged(n) => TryRecvError::Lagged(n),
         RecvTimeoutError::Evicted => TryRecvError::Evicted,
+        other => unreachable!("unknown error {other:?}"),
     }
 }
 
@@ -544,6 +547,7 @@ fn count_err(stats: &mut Stats, e: &TryRecvError) {
         TryRecvError::Evicted => stats.evictions += 1,
         TryRecvError::Closed => stats.closed += 1,
         TryRecvError::Empty => {}
+        other => unreachable!("unknown error {other:?}"),
     }
 }
 

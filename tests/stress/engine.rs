@@ -209,12 +209,7 @@ impl Run {
 }
 
 fn from_try(e: TryRecvError) -> Option<RecvError> {
-    match e {
-        TryRecvError::Empty => None,
-        TryRecvError::Closed => Some(RecvError::Closed),
-        TryRecvError::Lagged(n) => Some(RecvError::Lagged(n)),
-        TryRecvError::Evicted => Some(RecvError::Evicted),
-    }
+    (!e.is_empty()).then(|| RecvError::from(e))
 }
 
 /// One receive, with a flavour picked at random.
@@ -244,9 +239,7 @@ fn receive(rx: &mut Subscriber<u64>, rng: &mut Rng) -> Result<Run, RecvError> {
                 Ok(v) => return Ok(Run::one(v)),
                 // No timing assertion: a loaded machine may time out; try again.
                 Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Closed) => return Err(RecvError::Closed),
-                Err(RecvTimeoutError::Lagged(n)) => return Err(RecvError::Lagged(n)),
-                Err(RecvTimeoutError::Evicted) => return Err(RecvError::Evicted),
+                Err(e) => return Err(RecvError::from(e)),
             }
         },
         11 => block_on(rx.recv_async()).map(Run::one),
@@ -368,6 +361,7 @@ impl Reader {
                     assert_eq!(rx.try_recv(), Err(TryRecvError::Closed), "{}", self.name);
                     return End::Closed;
                 }
+                Err(other) => panic!("{}: unknown error {other:?}", self.name),
             }
         }
     }
