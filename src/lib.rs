@@ -65,6 +65,9 @@
 //! ([`Builder::build_publisher`] makes a stream without one). A subscriber kept alive and
 //! never read is not "no subscriber": `let (tx, _rx) = tailcast::channel(n)` holds a
 //! `Block` cursor at event 0 and stops the publisher after `n` events (see [`channel`]).
+//! When the last `Block` subscriber drops, the events it had not read are dropped at once
+//! (the [`retain`](Builder::retain) window aside); events in nodes it had already passed go
+//! when the publisher fills its next node.
 //!
 //! # Waiting
 //!

@@ -30,14 +30,20 @@ const HOLD: usize = 2;
 ///   listener on `event`; it keeps the node allocated even if the publisher retires it (a
 ///   `Skip`/`Disconnect` subscriber may be moved off a node while parked on it). Whoever
 ///   brings the word to exactly `RETIRED` frees the node.
-/// - `tainted` is touched only by the publisher: a subscriber was forcibly moved off this
-///   node and may still be reading it under an epoch pin, so its retirement is deferred.
+/// - `tainted` is written only by the publisher, before the CAS that moves a lossy cursor
+///   off this node (that cursor may still be reading it under an epoch pin, so its
+///   retirement is deferred). The last subscriber to leave reads it after an `Acquire`
+///   load of every entry, and leaves a tainted node alone.
+/// - Slots `0..dropped` have had their values dropped in place by the last subscriber
+///   leaving (`drop_unread`); whoever later drops the node's values drops only
+///   `dropped..len`. `dropped <= len`; both go back to 0 on reset.
 pub(crate) struct Node<T> {
     len: AtomicUsize,
     next: AtomicPtr<Node<T>>,
     parked: AtomicUsize,
     start: AtomicU64,
     tainted: AtomicBool,
+    dropped: AtomicUsize,
     event: Event,
     slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
     #[cfg(loom)]
@@ -56,6 +62,7 @@ impl<T> Node<T> {
             parked: AtomicUsize::new(0),
             start: AtomicU64::new(start),
             tainted: AtomicBool::new(false),
+            dropped: AtomicUsize::new(0),
             event: Event::new(),
             slots,
             #[cfg(loom)]
@@ -88,6 +95,7 @@ impl<T> Node<T> {
         self.next.store(std::ptr::null_mut(), Ordering::Relaxed);
         self.tainted.store(false, Ordering::Relaxed);
         self.start.store(start, Ordering::Relaxed);
+        // (`dropped` went back to 0 in `drop_values`.)
     }
 
     /// Drops slots `0..len` and sets `len` to 0, so the values are dropped exactly once
@@ -98,9 +106,37 @@ impl<T> Node<T> {
     /// Nothing but the caller can reach `self`.
     unsafe fn drop_values(&self) {
         let len = self.len.swap(0, Ordering::Relaxed);
-        for slot in &self.slots[..len] {
+        // Relaxed: the in-place drops are ordered before us by the leaver's detach, which
+        // the retirement (or the last handle) that gives us this node observed.
+        let from = self.dropped.swap(0, Ordering::Relaxed).min(len);
+        for slot in &self.slots[from..len] {
             // SAFETY: slots below `len` are initialized and nobody else can read them.
             slot.with_mut(|p| unsafe { (*p).assume_init_drop() });
+        }
+    }
+
+    /// Drops the values of slots `dropped..upto` in place, in order: the last subscriber
+    /// leaving frees the payloads nobody can read any more, without waiting for the
+    /// publisher to retire the node. Each slot counts as dropped before its `Drop` runs,
+    /// so a panicking `Drop` leaves the later slots to the node's eventual reset or free,
+    /// and none is dropped twice.
+    ///
+    /// # Safety
+    ///
+    /// `upto` is at most a `len` the caller observed; no cursor can read slots below
+    /// `upto` any more; the node is not tainted and not held; and nothing else drops,
+    /// resets or frees the node meanwhile (the caller's attached `Block` entry keeps the
+    /// publisher from retiring it).
+    pub(crate) unsafe fn drop_unread(&self, upto: usize) {
+        // Relaxed: only one leaver drains at a time (ordered by the registry's lock and
+        // the previous leaver's detach), and the node's later reset is ordered after us.
+        let mut i = self.dropped.load(Ordering::Relaxed);
+        while i < upto {
+            self.dropped.store(i + 1, Ordering::Relaxed);
+            // SAFETY: published, unreachable by any reader, dropped once (the caller's
+            // contract and the `dropped` mark).
+            self.slots[i].with_mut(|p| unsafe { (*p).assume_init_drop() });
+            i += 1;
         }
     }
 
@@ -189,12 +225,14 @@ impl<T> Node<T> {
     }
 
     pub(crate) fn taint(&self) {
-        // Relaxed: only the publisher reads or writes `tainted`.
+        // Relaxed: the publisher's own later reads see it; a leaving subscriber sees it
+        // through the `Release` of the CAS that follows (see the type's invariants).
         self.tainted.store(true, Ordering::Relaxed);
     }
 
+    /// Relaxed: the publisher wrote it itself; a leaving subscriber reads it after an
+    /// `Acquire` load of the moved entry.
     pub(crate) fn is_tainted(&self) -> bool {
-        // Relaxed: only the publisher reads or writes `tainted`.
         self.tainted.load(Ordering::Relaxed)
     }
 

@@ -21,7 +21,9 @@ use crossbeam_utils::CachePadded;
 
 use crate::config::LagPolicy;
 use crate::node::Node;
-use crate::sync::{lock, Arc, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering, Snapshot};
+use crate::sync::{
+    lock, Arc, AtomicPtr, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering, Snapshot,
+};
 
 /// State tag: the publisher moved this cursor to the node in the pointer; the subscriber
 /// has not yet acknowledged (and reported `Lagged`).
@@ -250,6 +252,26 @@ impl<T> Registry<T> {
             // Relaxed: a statistic; no memory is published through it.
             self.attached.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Whether `me` is the only attached entry, decided under the writers' lock: no cursor
+    /// joins or leaves meanwhile. If it is not, `me` is detached before the lock is
+    /// released, so of two last subscribers leaving at once the second sees the first
+    /// detached. Returns the lock with a `true`.
+    pub(crate) fn last_attached(&self, me: &Arc<Entry<T>>) -> Option<MutexGuard<'_, ()>> {
+        let w = lock(&self.writers);
+        let others = self
+            .snapshot
+            .load()
+            .iter()
+            .any(|e| !Arc::ptr_eq(e, me) && !e.load().is_detached());
+        if others {
+            if !me.detach().is_detached() {
+                self.detached_one();
+            }
+            return None;
+        }
+        Some(w)
     }
 
     pub(crate) fn leave(&self, entry: &Arc<Entry<T>>) {

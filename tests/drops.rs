@@ -426,3 +426,117 @@ fn panicking_clone_in_a_subscriber_thread_is_contained() {
     drop(rx);
     ledger.assert_all_dropped_once(8);
 }
+
+/// The last subscriber leaving drops the unread payloads at once (tokio does too), not when
+/// the publisher next fills a node: across node boundaries, with a few read first, with a
+/// retention window (kept), and with a second subscriber (then nothing is dropped until it
+/// leaves too). The publisher then goes on and every value is still dropped exactly once.
+#[test]
+fn last_subscriber_leaving_drops_unread_payloads_at_once() {
+    for (cap, len, published, read) in [(8, 8, 5, 0), (8, 8, 5, 2), (8, 2, 7, 3), (6, 3, 6, 6)] {
+        let ledger = Ledger::new(100);
+        let (mut tx, mut rx) = stream::<Tracked>(cap, len, LagPolicy::Block);
+        for id in 0..published {
+            tx.publish(ledger.make(id));
+        }
+        for _ in 0..read {
+            drop(rx.recv().unwrap());
+        }
+        assert_eq!(ledger.live(), published as usize);
+        drop(rx);
+        // Nodes the cursor had already passed are the publisher's to retire (at its next
+        // node); everything from the cursor's node on, read or not, goes now.
+        let passed = (read / len as u64) * len as u64;
+        assert_eq!(
+            ledger.live() as u64,
+            passed,
+            "cap {cap} len {len}: payloads outlived the last subscriber"
+        );
+        // Later events, with nobody subscribed, are kept no longer than before.
+        let mut late = tx.subscribe();
+        tx.publish(ledger.make(published));
+        assert_eq!(late.recv().unwrap().id, published);
+        drop(late);
+        drop(tx);
+        ledger.assert_all_dropped_once(published + 1);
+    }
+
+    // A second subscriber keeps everything it has not read.
+    let ledger = Ledger::new(16);
+    let (mut tx, rx) = stream::<Tracked>(8, 4, LagPolicy::Block);
+    let mut other = tx.subscribe();
+    for id in 0..6 {
+        tx.publish(ledger.make(id));
+    }
+    drop(other.recv().unwrap());
+    drop(rx);
+    assert_eq!(ledger.live(), 6, "a subscriber still needs events 1..6");
+    drop(other);
+    assert_eq!(ledger.live(), 0);
+    drop(tx);
+    ledger.assert_all_dropped_once(6);
+
+    // The retention window is kept for late subscribers.
+    let ledger = Ledger::new(16);
+    let (mut tx, rx) = tailcast::Builder::new()
+        .capacity(8)
+        .chunk_len(2)
+        .retain(3)
+        .build::<Tracked>()
+        .unwrap();
+    for id in 0..7 {
+        tx.publish(ledger.make(id));
+    }
+    drop(rx);
+    assert_eq!(ledger.live(), 3, "the last 3 events are retained");
+    let mut replay = tx.subscribe_at(tailcast::Position::Oldest).unwrap();
+    let ids: Vec<u64> = (0..3).map(|_| replay.recv().unwrap().id).collect();
+    assert_eq!(ids, vec![4, 5, 6]);
+    drop(replay);
+    drop(tx);
+    ledger.assert_all_dropped_once(7);
+}
+
+/// A payload whose `Drop` panics while the last subscriber drains: the subscriber still
+/// leaves (the publisher does not wait for it), and every other value is dropped once.
+#[test]
+#[cfg(panic = "unwind")]
+fn panicking_drop_in_the_last_subscribers_drain_still_leaves() {
+    struct Bomb(bool, Arc<std::sync::atomic::AtomicUsize>);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self.0 {
+                panic!("planned panic in Bomb::drop");
+            }
+        }
+    }
+    common::silence_panics_containing("planned panic in Bomb::drop");
+    let drops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (mut tx, rx) = stream::<Bomb>(4, 4, LagPolicy::Block);
+    for i in 0..4 {
+        tx.publish(Bomb(i == 1, drops.clone()));
+    }
+    let caught = catch_unwind(AssertUnwindSafe(move || drop(rx)));
+    assert!(
+        caught.is_err(),
+        "the planned panic escapes the subscriber's drop"
+    );
+    assert_eq!(
+        drops.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "dropped up to the bomb"
+    );
+    assert_eq!(
+        tx.subscriber_count(),
+        0,
+        "the subscriber left despite the panic"
+    );
+    assert!(tx.try_publish(Bomb(false, drops.clone())).is_ok());
+    drop(tx);
+    assert_eq!(
+        drops.load(std::sync::atomic::Ordering::SeqCst),
+        5,
+        "each value dropped once"
+    );
+}

@@ -362,6 +362,7 @@ impl Tally {
                 self.closed = true;
                 false
             }
+            Err(other) => panic!("unknown receive error {other:?}"),
         }
     }
 
@@ -369,10 +370,7 @@ impl Tally {
     pub fn observe_try(&mut self, r: Result<u64, TryRecvError>) -> bool {
         match r {
             Err(TryRecvError::Empty) => !self.closed,
-            Ok(v) => self.observe(Ok(v)),
-            Err(TryRecvError::Lagged(n)) => self.observe(Err(RecvError::Lagged(n))),
-            Err(TryRecvError::Evicted) => self.observe(Err(RecvError::Evicted)),
-            Err(TryRecvError::Closed) => self.observe(Err(RecvError::Closed)),
+            other => self.observe(other.map_err(RecvError::from)),
         }
     }
 
