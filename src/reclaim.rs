@@ -153,6 +153,7 @@ impl<T> Reclaimer<T> {
         let attached = shared.registry.attached();
         self.trim |= attached < self.attached;
         self.attached = attached;
+        let mut joins = shared.registry.joins();
         let mut entries = shared.registry.load();
         loop {
             // A write that waits overwrites nothing: a lossy cursor loses nothing to it.
@@ -221,12 +222,15 @@ impl<T> Reclaimer<T> {
             // its source, or the re-load below sees the clone.
             full_fence();
             // A cursor cloned during the scan may be missing from `entries` while its
-            // source was seen past the clone's node: rescan until the set is stable.
-            let now = shared.registry.load();
-            if Arc::ptr_eq(&now, &entries) {
+            // source was seen past the clone's node: rescan while cursors join. Leaves
+            // never lower the floor, so they cause no rescan (churn of drops on other
+            // threads cannot keep the publisher scanning).
+            let now = shared.registry.joins();
+            if now == joins {
                 return scan;
             }
-            entries = now;
+            joins = now;
+            entries = shared.registry.load();
         }
     }
 

@@ -9,8 +9,9 @@
 //!   publisher may retire the old node.
 //! - The publisher moves a lagging Skip/Disconnect cursor with an `AcqRel` CAS; the
 //!   subscriber observes it with an `Acquire` load or failed CAS (see `Subscriber`).
-//! - Joining and leaving replace the snapshot under `writers`; the publisher re-loads the
-//!   snapshot after a scan and rescans if it changed, so a cursor cloned at a node and a
+//! - Joining and leaving replace the snapshot under `writers`, and a join raises `joins`;
+//!   the publisher re-reads `joins` after a scan and rescans if a cursor joined meanwhile
+//!   (a leave cannot lower the floor: no rescan), so a cursor cloned at a node and a
 //!   source cursor that then moved on cannot both be missed: either through happens-before
 //!   (the publisher read the source's later position) or, for a forced move racing a
 //!   clone, through the `SeqCst` fences on both sides (see `Subscriber::clone`).
@@ -220,12 +221,19 @@ impl<T> Entry<T> {
 ///   returned until its `Drop` has detached the entry.
 /// - `attached` counts entries whose state is not `DETACHED` and whose subscriber lives;
 ///   each entry is counted down once, by whoever detaches it (publisher or subscriber).
+/// - `joins` counts the joins so far; it is raised (`Release`) after the snapshot that
+///   holds the new entry is stored, so a scan that reads `joins` (`Acquire`) and then the
+///   snapshot sees every entry counted. Leaves do not raise it: a departed entry left in a
+///   scan's stale snapshot is detached (or still attached and holding what it holds), and
+///   a leave can never lower the floor, so a scan need not start again for one.
 pub(crate) struct Registry<T> {
     snapshot: Snapshot<Vec<Arc<Entry<T>>>>,
     /// Serializes joins and leaves (never taken by the publisher's scan).
     writers: Mutex<()>,
     /// Attached (not evicted, not dropped) subscribers.
     attached: AtomicUsize,
+    /// Joins so far (see the invariants).
+    joins: AtomicU64,
 }
 
 pub(crate) type Entries<T> = Arc<Vec<Arc<Entry<T>>>>;
@@ -236,6 +244,7 @@ impl<T> Registry<T> {
             snapshot: Snapshot::new(Vec::new()),
             writers: Mutex::new(()),
             attached: AtomicUsize::new(0),
+            joins: AtomicU64::new(0),
         }
     }
 
@@ -243,11 +252,20 @@ impl<T> Registry<T> {
         self.snapshot.load()
     }
 
+    /// The number of joins so far. Acquire: pairs with the `Release` in `join`; load it
+    /// before the snapshot it should cover.
+    pub(crate) fn joins(&self) -> u64 {
+        self.joins.load(Ordering::Acquire)
+    }
+
     pub(crate) fn join(&self, entry: Arc<Entry<T>>, attached: bool) {
         let _w = lock(&self.writers);
         let mut next = Vec::clone(&self.snapshot.load());
         next.push(entry);
         self.snapshot.store(Arc::new(next));
+        // Release: a scan that sees the count also sees the snapshot stored before it.
+        // Under the writers' lock: one writer at a time.
+        self.joins.fetch_add(1, Ordering::Release);
         if attached {
             // Relaxed: a statistic; no memory is published through it.
             self.attached.fetch_add(1, Ordering::Relaxed);

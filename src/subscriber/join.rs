@@ -66,7 +66,7 @@ impl<T> Clone for Subscriber<T> {
         if pin.is_some() {
             // Store-load barrier: pairs with the fence at the end of the publisher's scan.
             // Either we see a forced move of the source made before it could see us, or its
-            // next snapshot check sees us.
+            // next check of the join count sees us.
             full_fence();
             let mut ours = state;
             loop {
