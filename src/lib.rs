@@ -185,6 +185,7 @@
 mod config;
 mod error;
 mod node;
+mod orphans;
 mod position;
 mod publisher;
 mod reclaim;

@@ -276,38 +276,20 @@ impl<T> Node<T> {
         self.parked.fetch_add(HOLD, Ordering::AcqRel);
     }
 
-    /// Drops a hold taken by [`Node::park`] or [`Node::hold`]; frees the node if the
-    /// publisher retired it meanwhile and this was the last hold.
+    /// Drops a hold taken by [`Node::park`] or [`Node::hold`]. `true`: the publisher
+    /// retired the node meanwhile and this was the last hold, so the caller now owns it
+    /// and must free it (or hand it to the publisher to free).
     ///
     /// # Safety
     ///
-    /// The caller took a hold with `park` and has dropped the listener; it does not touch
-    /// the node afterwards.
-    pub(crate) unsafe fn unpark(node: NonNull<Node<T>>) {
+    /// The caller took a hold with `park` or `hold` and has dropped the listener; it does
+    /// not touch the node afterwards, unless it is handed the node (`true`).
+    #[must_use = "a `true` hands over a node that must be freed"]
+    pub(crate) unsafe fn unpark(node: NonNull<Node<T>>) -> bool {
         // SAFETY: the hold keeps the node allocated until this decrement.
         let parked = unsafe { &(*node.as_ptr()).parked };
         // AcqRel: the last party to leave must see every other party's accesses.
-        let prev = parked.fetch_sub(HOLD, Ordering::AcqRel);
-        if prev == HOLD | RETIRED {
-            // SAFETY: the node is retired and this was the last hold: nothing else can
-            // reach it.
-            unsafe { Node::free(node) };
-        }
-    }
-
-    /// Retires a node that may still be held by parked subscribers: frees it now if none
-    /// is, otherwise the last [`Node::unpark`] does.
-    ///
-    /// # Safety
-    ///
-    /// Called once, by the reclaimer, after no subscriber can newly reach the node and no
-    /// epoch-pinned reader can still be reading it.
-    pub(crate) unsafe fn retire_held(node: NonNull<Node<T>>) {
-        // SAFETY: not yet freed: only the last of (this call, the holders) frees it.
-        if unsafe { node.as_ref() }.retire() {
-            // SAFETY: no holder: nothing else can reach the node.
-            unsafe { Node::free(node) };
-        }
+        parked.fetch_sub(HOLD, Ordering::AcqRel) == HOLD | RETIRED
     }
 
     /// Marks the node retired. `true`: no hold remains and the caller now owns the node

@@ -1,5 +1,7 @@
 //! The publish path: `Publisher<T>`, the single writer at the tail.
 
+mod deferred_panic;
+
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, LagPolicy};
@@ -12,6 +14,7 @@ use crate::shared::Shared;
 use crate::subscriber::Subscriber;
 use crate::sync::{full_fence, Arc};
 use crate::wait::Publish;
+use deferred_panic::DeferredPanic;
 
 /// The single writer of a stream.
 ///
@@ -31,6 +34,22 @@ use crate::wait::Publish;
 ///   `subscribe_at`, which may start further back, resets it). Events below `room_until`
 ///   need no scan; it is kept here so the per-event check reads no shared cache line.
 /// - `pending`: slots were published into `tail` without the wake-up check.
+/// - `panic` holds a panic of an older payload's `Drop` caught during reclamation, until
+///   the public call that caught it ends (see *Panics* below).
+///
+/// # Panics
+///
+/// Publishing reclaims the nodes every cursor has passed, which drops their payloads. If
+/// such a `Drop` panics, the panic is held and resumed when the publishing call has done
+/// everything it would have done: after `publish`, `publish_batch` or `publish_async`
+/// returns, **the event was published** (it is in the stream; publishing it again
+/// duplicates it); `try_publish` and `publish_timeout` resume it instead of returning
+/// `Err(Full(value))` (the value is then dropped, unpublished) and after publishing
+/// otherwise. [`published`](Publisher::published) always tells. The stream stays
+/// consistent: the values after the panicking one in its node are leaked, never dropped
+/// twice, and every later event is delivered. Receives never run a payload's `Drop` for
+/// the epoch: nodes freed through it are handed back to the publisher (see
+/// [`Subscriber`](crate::Subscriber) for the drops a subscriber's own calls can run).
 ///
 /// Only one publisher can exist:
 ///
@@ -49,6 +68,7 @@ pub struct Publisher<T> {
     next_seq: u64,
     room_until: RoomUntil,
     pending: bool,
+    panic: DeferredPanic,
 }
 
 /// The publisher's cached `room_until`, lowered by [`Publisher::subscribe_at`] through
@@ -80,7 +100,12 @@ pub(crate) fn new_stream<T>(config: Config) -> (Publisher<T>, Subscriber<T>) {
 pub(crate) fn new_publisher<T>(config: Config) -> Publisher<T> {
     let first = NodePtr(Node::alloc(0, config.chunk_len));
     let shared = Arc::new(Shared::new(config, first));
-    let list = Reclaimer::new(first, &config, shared.register_epoch());
+    let list = Reclaimer::new(
+        first,
+        &config,
+        shared.register_epoch(),
+        shared.orphans_handle(),
+    );
     Publisher {
         shared,
         list,
@@ -89,6 +114,7 @@ pub(crate) fn new_publisher<T>(config: Config) -> Publisher<T> {
         next_seq: 0,
         room_until: RoomUntil(std::sync::atomic::AtomicU64::new(config.capacity)),
         pending: false,
+        panic: DeferredPanic::default(),
     }
 }
 
@@ -111,6 +137,7 @@ impl<T> Publisher<T> {
             self.wait_for_room(None);
         }
         self.write(value, true);
+        self.panic.resume();
     }
 
     /// Publishes `value` if no `Block` subscriber is `capacity` behind; otherwise hands it
@@ -127,9 +154,11 @@ impl<T> Publisher<T> {
     /// ```
     pub fn try_publish(&mut self, value: T) -> Result<(), Full<T>> {
         if self.needs_room() && !self.make_room() {
+            self.panic.resume();
             return Err(Full(value));
         }
         self.write(value, true);
+        self.panic.resume();
         Ok(())
     }
 
@@ -150,10 +179,12 @@ impl<T> Publisher<T> {
             // A deadline past what `Instant` can represent means no deadline.
             let deadline = Instant::now().checked_add(timeout);
             if !self.wait_for_room(deadline) {
+                self.panic.resume();
                 return Err(Full(value));
             }
         }
         self.write(value, true);
+        self.panic.resume();
         Ok(())
     }
 
@@ -208,6 +239,8 @@ impl<T> Publisher<T> {
             }
             this.0.write(value, false);
         }
+        this.0.flush();
+        this.0.panic.resume();
     }
 
     /// A new subscriber, with the stream's lag policy, that receives every event published
@@ -399,6 +432,12 @@ impl<T> Publisher<T> {
         self.next_seq >= self.room_until.get()
     }
 
+    /// Resumes a panic caught while reclaiming (for the `Publish` future; see the type's
+    /// *Panics*).
+    pub(crate) fn resume_panic(&mut self) {
+        self.panic.resume();
+    }
+
     /// The position every `Block` cursor must reach before the next event fits.
     pub(crate) fn room_need(&self) -> u64 {
         (self.next_seq + 1).saturating_sub(self.shared.config.capacity)
@@ -423,7 +462,8 @@ impl<T> Publisher<T> {
             .set(lowest.saturating_add(self.shared.config.capacity));
         // The retention window keeps the node holding its oldest event.
         let floor = scan.floor.min(tail_start).min(self.oldest_node_start());
-        self.list.retire_before(floor, self.tail);
+        let (list, tail) = (&mut self.list, self.tail);
+        self.panic.catch(|| list.retire_before(floor, tail));
         !scan.blocked
     }
 
@@ -482,7 +522,8 @@ impl<T> Publisher<T> {
         // Scanning "as if writing the event just written" lags or evicts nobody who is
         // within the cap now.
         self.scan_for(self.next_seq - 1);
-        self.list.collect();
+        let list = &mut self.list;
+        self.panic.catch(|| list.collect());
     }
 
     /// Wakes subscribers parked on `node` if any (the check is one fence and one load).

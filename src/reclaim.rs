@@ -15,7 +15,8 @@
 //!   reading its node under an epoch pin. The publisher marks that node *tainted* and
 //!   retires it through crossbeam-epoch: it is freed only after every pin that could have
 //!   seen the old state has ended, and, if the subscriber registered a parked listener on it,
-//!   only when that listener leaves (see `Node::retire_held`).
+//!   only when that listener leaves. The deferred retirement only queues the node for the
+//!   publisher to free (`orphans`): no payload drops inside a subscriber's `pin`.
 //! - The publisher never dereferences the node pointer in an entry: it decides from the
 //!   entry's `start` word and finds nodes by sequence number in its own list. A cursor being
 //!   cloned from a Skip/Disconnect cursor may briefly hold a pointer to a retired node; it
@@ -26,6 +27,7 @@ use std::ptr::NonNull;
 
 use crate::config::{Config, LagPolicy};
 use crate::node::{Node, NodePtr};
+use crate::orphans::Orphans;
 use crate::registry::{Entry, State};
 use crate::shared::{EpochHandle, Shared};
 use crate::sync::{full_fence, Arc, AtomicUsize, Ordering};
@@ -69,6 +71,8 @@ pub(crate) struct Reclaimer<T> {
     /// Nodes handed to the collector whose deferred retirement has not run yet. Only a
     /// hint for when to push the collector (`collect`), so `Relaxed` throughout.
     garbage: Arc<AtomicUsize>,
+    /// Where the deferred retirements put the nodes they retire, for us to free.
+    orphans: Arc<Orphans<T>>,
 }
 
 /// The outcome of scanning the cursors before writing event `t`.
@@ -96,7 +100,12 @@ struct View {
 }
 
 impl<T> Reclaimer<T> {
-    pub(crate) fn new(first: NodePtr<T>, config: &Config, epoch: EpochHandle) -> Self {
+    pub(crate) fn new(
+        first: NodePtr<T>,
+        config: &Config,
+        epoch: EpochHandle,
+        orphans: Arc<Orphans<T>>,
+    ) -> Self {
         let chunk_len = config.chunk_len;
         let most_retained = config.span().div_ceil(chunk_len as u64).saturating_add(2);
         let mut nodes = VecDeque::new();
@@ -110,6 +119,7 @@ impl<T> Reclaimer<T> {
             chunk_len,
             epoch,
             garbage: Arc::new(AtomicUsize::new(0)),
+            orphans,
         }
     }
 
@@ -322,6 +332,8 @@ impl<T> Reclaimer<T> {
             for _ in 0..3 {
                 self.epoch.pin().flush();
             }
+            // What those flushes retired, and anything subscribers' pins queued meanwhile.
+            self.orphans.free_all();
         }
     }
 
@@ -333,26 +345,34 @@ impl<T> Reclaimer<T> {
         if self.garbage.load(Ordering::Relaxed) > 0 {
             self.epoch.pin().flush();
         }
+        if self.orphans.any() {
+            self.orphans.free_all();
+        }
     }
 
     #[cold]
     fn defer(&mut self, node: NodePtr<T>) {
         let ptr = SendNode(node.0);
         let garbage = Arc::clone(&self.garbage);
+        let orphans = Arc::clone(&self.orphans);
         garbage.fetch_add(1, Ordering::Relaxed);
         let guard = self.epoch.pin();
         // The node is unlinked from every entry (all passed or were moved off it), so only
         // readers pinned before now can still access it; the collector runs the closure
-        // after they unpin, on a thread of this stream (the payload moves there only if the
-        // handles, hence `T`, can). `retire_held` then frees it once no holder remains.
-        // SAFETY: as argued above: unlinked, freed only after every earlier pin, and only
-        // once (by `retire_held` or the last holder).
-        unsafe {
-            guard.defer_unchecked(move || {
-                Node::retire_held(ptr.into_inner());
-                garbage.fetch_sub(1, Ordering::Relaxed);
-            })
+        // after they unpin, on a thread of this stream, and only marks it retired: with no
+        // holder left it queues it for us to free (no payload drops inside a subscriber's
+        // `pin`); otherwise the last holder frees it.
+        let retire = move || {
+            let node = ptr.into_inner();
+            // SAFETY: not yet freed: only the last of (this retirement, the holders) frees it.
+            if unsafe { node.as_ref() }.retire() {
+                orphans.push(NodePtr(node));
+            }
+            garbage.fetch_sub(1, Ordering::Relaxed);
         };
+        // SAFETY: as argued above: unlinked, retired only after every earlier pin, and
+        // freed once (from the orphans, or by the last holder).
+        unsafe { guard.defer_unchecked(retire) };
     }
 
     /// Retained and pooled node counts.

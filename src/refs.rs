@@ -4,6 +4,7 @@ use std::fmt;
 use std::ops::Deref;
 
 use crate::node::{Node, NodePtr};
+use crate::orphans::Orphans;
 use crate::subscriber::Subscriber;
 
 /// One event borrowed from the stream, returned by
@@ -53,7 +54,12 @@ impl<T> Drop for Finish<'_, T> {
     }
 }
 
-/// A hold on a node (see `Node::hold`), released on drop.
+/// A hold on a node (see `Node::hold`).
+///
+/// Released with [`release`](NodeHold::release), which hands a node the publisher retired
+/// meanwhile to the stream's orphans, so the publisher frees it (and drops its payloads)
+/// and no payload's `Drop` runs in the subscriber's call. Dropped without `release` (an
+/// unwinding path), it frees such a node itself.
 pub(crate) struct NodeHold<T>(NodePtr<T>);
 
 impl<T> NodeHold<T> {
@@ -67,12 +73,36 @@ impl<T> NodeHold<T> {
         unsafe { node.as_ref() }.hold();
         Self(node)
     }
+
+    /// Takes over a hold the caller took itself (with `Node::park`).
+    ///
+    /// # Safety
+    ///
+    /// The caller took one hold on `node` and hands it over.
+    pub(crate) unsafe fn adopt(node: NodePtr<T>) -> Self {
+        Self(node)
+    }
+}
+
+impl<T> NodeHold<T> {
+    /// Releases the hold; a node retired meanwhile goes to `orphans`.
+    pub(crate) fn release(self, orphans: &Orphans<T>) {
+        let node = self.0;
+        std::mem::forget(self);
+        // SAFETY: we owned one hold and touch the node again only if handed it.
+        if unsafe { Node::unpark(node.0) } {
+            orphans.push(node);
+        }
+    }
 }
 
 impl<T> Drop for NodeHold<T> {
     fn drop(&mut self) {
-        // SAFETY: we own one hold and never touch the node again.
-        unsafe { Node::unpark(self.0 .0) };
+        // SAFETY: we own one hold and touch the node again only if handed it.
+        if unsafe { Node::unpark(self.0 .0) } {
+            // SAFETY: retired, and ours alone now (`unpark` returned `true`).
+            unsafe { Node::free(self.0 .0) };
+        }
     }
 }
 

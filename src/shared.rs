@@ -6,8 +6,11 @@ use event_listener::Event;
 
 use crate::config::Config;
 use crate::node::{Node, NodePtr};
+use crate::orphans::Orphans;
 use crate::registry::Registry;
-use crate::sync::{full_fence, lock, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, StatU64};
+use crate::sync::{
+    full_fence, lock, Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, StatU64,
+};
 
 /// State shared by the publisher and every subscriber.
 ///
@@ -42,6 +45,9 @@ pub(crate) struct Shared<T> {
     space: Event,
     collector: Collector,
     leftover: Mutex<Vec<NodePtr<T>>>,
+    /// Retired nodes released by their last holder or by a deferred retirement, for the
+    /// publisher to free (see `orphans`); freed with the stream otherwise.
+    orphans: Arc<Orphans<T>>,
     /// Cores available to the process when the stream was made (at least 1).
     cores: usize,
 }
@@ -58,6 +64,7 @@ impl<T> Shared<T> {
             space: Event::new(),
             collector: stream_collector(),
             leftover: Mutex::new(Vec::new()),
+            orphans: Arc::new(Orphans::new()),
             cores: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
@@ -105,6 +112,16 @@ impl<T> Shared<T> {
         if tail.has_parked() {
             tail.wake_all();
         }
+    }
+
+    /// Where retired nodes wait for the publisher to free them.
+    pub(crate) fn orphans(&self) -> &Orphans<T> {
+        &self.orphans
+    }
+
+    /// A handle on the orphans, for the publisher's reclaimer and its deferred closures.
+    pub(crate) fn orphans_handle(&self) -> Arc<Orphans<T>> {
+        Arc::clone(&self.orphans)
     }
 
     pub(crate) fn register_epoch(&self) -> EpochHandle {

@@ -24,6 +24,15 @@ use crate::wait::Backoff;
 /// Dropping a subscriber releases its hold on the stream at once: a publisher waiting on
 /// it wakes, and the nodes only it held are reclaimed.
 ///
+/// # Panics from payloads
+///
+/// No receive runs a payload's `Drop` (only clones it returns are yours to drop): nodes
+/// freed through the epoch or released by a wait or a borrow go back to the publisher,
+/// which frees them. Dropping the last `Block` subscriber drops the unread payloads in
+/// place, and dropping the stream's last handle frees the rest; a panic from a payload's
+/// `Drop` there propagates out of that `drop` (the subscriber has left the stream all the
+/// same). See [`Publisher`](crate::Publisher) for the publisher's side.
+///
 /// # Invariants
 ///
 /// - `node` is the node the cursor reads; `idx` the next slot in it; `avail` a published
@@ -355,7 +364,9 @@ impl<T> Subscriber<T> {
             // A move by the publisher (`Err`) is taken up by the next receive.
             let _ = self.advance();
         }
-        drop(hold);
+        if let Some(hold) = hold {
+            hold.release(self.shared.orphans());
+        }
     }
 
     /// Stores this cursor's position (its gating sequence) for the publisher's room check
@@ -379,6 +390,10 @@ impl<T> Subscriber<T> {
         let hold = unsafe { NodeHold::take(self.node) };
         drop(pin);
         Some(hold)
+    }
+
+    pub(crate) fn shared_arc(&self) -> &Arc<Shared<T>> {
+        &self.shared
     }
 
     pub(crate) fn shared(&self) -> &Shared<T> {

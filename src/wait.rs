@@ -21,13 +21,14 @@ use std::time::{Duration, Instant};
 use event_listener::{listener, EventListener, Listener};
 
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::node::{Node, NodePtr};
+use crate::node::Node;
+use crate::orphans::Orphans;
 use crate::publisher::Publisher;
 use crate::refs::NodeHold;
 use crate::relay::{DeferWakes, RelaySlot};
 use crate::shared::Shared;
 use crate::subscriber::Subscriber;
-use crate::sync::full_fence;
+use crate::sync::{full_fence, Arc};
 
 /// A bounded wait before a blocking waiter parks: it yields its time slice
 /// (`std::thread::yield_now`) and the caller re-checks. A waiter that has just caught up
@@ -103,22 +104,50 @@ impl Backoff {
 ///
 /// # Invariants
 ///
-/// - It owns exactly one hold (`HOLD`) in `node.parked`, released on drop, after the
-///   listener (which points into `node.event`) is dropped.
-/// - It is dropped before its subscriber moves to another node.
+/// - It owns exactly one hold on the node, released after the listener (which points
+///   into `node.event`) is dropped: by [`release`](Parked::release), or on drop.
+/// - It is released before its subscriber moves to another node.
 pub(crate) struct Parked<T> {
-    node: NodePtr<T>,
+    // The listener before the hold: dropped first.
     listener: Option<EventListener>,
+    hold: Option<NodeHold<T>>,
+}
+
+impl<T> Parked<T> {
+    /// Drops the listener, then releases the hold (a node retired meanwhile goes to the
+    /// publisher through `orphans`).
+    pub(crate) fn release(mut self, orphans: &Orphans<T>) {
+        self.drop_listener();
+        if let Some(hold) = self.hold.take() {
+            hold.release(orphans);
+        }
+    }
+
+    fn drop_listener(&mut self) {
+        // A dropped listener may pass its notification on to another relay.
+        let _defer = DeferWakes::enter();
+        self.listener = None;
+    }
 }
 
 impl<T> Drop for Parked<T> {
     fn drop(&mut self) {
-        // A dropped listener may pass its notification on to another relay.
-        let _defer = DeferWakes::enter();
-        // The listener points into the node's event: drop it before the hold.
-        self.listener = None;
-        // SAFETY: we took the hold in `prepare_park` and never touch the node again.
-        unsafe { Node::unpark(self.node.0) };
+        // The listener points into the node's event: dropped before the hold.
+        self.drop_listener();
+    }
+}
+
+/// A blocking wait's hold, released to the stream's orphans when the wait ends.
+struct ReleaseOnDrop<T> {
+    hold: Option<NodeHold<T>>,
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Drop for ReleaseOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(hold) = self.hold.take() {
+            hold.release(self.shared.orphans());
+        }
     }
 }
 
@@ -133,9 +162,11 @@ impl<T> Subscriber<T> {
         // SAFETY: `node` is live: Block by the invariants; lossy because we are pinned
         // and saw our entry still on it.
         let node = unsafe { self.node.as_ref() };
+        let listener = node.park();
         let parked = Parked {
-            node: self.node,
-            listener: Some(node.park()),
+            listener: Some(listener),
+            // SAFETY: `node.park()` took the hold this adopts; the node is live (above).
+            hold: Some(unsafe { NodeHold::adopt(self.node) }),
         };
         // The hold now keeps the node allocated.
         drop(pin);
@@ -144,6 +175,7 @@ impl<T> Subscriber<T> {
         // Store-load barrier: pairs with the fence in `Publisher::wake` / `Shared::close`.
         full_fence();
         if self.has_news(node) {
+            parked.release(self.shared().orphans());
             return None;
         }
         Some(parked)
@@ -171,12 +203,16 @@ impl<T> Subscriber<T> {
         let node = unsafe { self.node.as_ref() };
         // Declared before the listener, so dropped after it: the listener points into the
         // node's event, which the hold keeps allocated; and a dropped listener may pass
-        // its notification on to a relay, woken when `_defer` ends.
+        // its notification on to a relay, woken when `_defer` ends. The hold is released
+        // to the stream's orphans (a clone of `Shared`'s handle: `self` stays free).
         let _defer = DeferWakes::enter();
-        let _hold: NodeHold<T>;
+        let _hold: ReleaseOnDrop<T>;
         listener!(node.event() => listener);
-        // SAFETY: pinned (lossy) or Block, and our entry is on `node` (checked above).
-        _hold = unsafe { NodeHold::take(self.node) };
+        _hold = ReleaseOnDrop {
+            // SAFETY: pinned (lossy) or Block, and our entry is on `node` (checked above).
+            hold: Some(unsafe { NodeHold::take(self.node) }),
+            shared: Arc::clone(self.shared_arc()),
+        };
         drop(pin);
         // Never wait pinned (F7): a pin held while parked stops the stream's epoch, and
         // with it every deferred free, for as long as the wait lasts.
@@ -284,7 +320,9 @@ impl<T: Clone> Future for Recv<'_, T> {
                 {
                     return Poll::Pending;
                 }
-                this.parked = None;
+                if let Some(parked) = this.parked.take() {
+                    parked.release(this.subscriber.shared().orphans());
+                }
             }
             match this.subscriber.try_recv() {
                 Err(TryRecvError::Empty) => {}
@@ -299,7 +337,9 @@ impl<T> Drop for Recv<'_, T> {
     fn drop(&mut self) {
         // The caller's waker leaves the relay first and drops last, after the listener.
         let waker = self.relay.clear();
-        self.parked = None;
+        if let Some(parked) = self.parked.take() {
+            parked.release(self.subscriber.shared().orphans());
+        }
         drop(waker);
     }
 }
@@ -399,6 +439,9 @@ impl<T> Future for Publish<'_, T> {
                     .poll(&mut Context::from_waker(&relay))
                     .is_pending()
                 {
+                    // A panic caught by this poll's room checks: the value stays unpublished
+                    // in the future (dropped with it).
+                    this.publisher.resume_panic();
                     return Poll::Pending;
                 }
                 this.drop_listener();
@@ -409,6 +452,8 @@ impl<T> Future for Publish<'_, T> {
             };
             if !this.publisher.needs_room() || this.publisher.make_room() {
                 this.publisher.write(value, true);
+                // After the write: the event is published (see `Publisher`'s panics).
+                this.publisher.resume_panic();
                 return Poll::Ready(());
             }
             this.value = Some(value);

@@ -256,11 +256,10 @@ fn panicking_drop_of_a_node_freed_through_the_epoch() {
         if planned_panic(|| tx.publish(Bomb::new(i))) {
             panics += 1;
         }
-        // A panic in the room check comes before the write: the value was dropped
-        // unpublished, and `published` says so.
-        if tx.published() == written.len() as u64 + 1 {
-            written.push(i);
-        }
+        // The contract: a panic from an older value's `Drop` comes after the write, so the
+        // event is published whether or not `publish` panicked.
+        assert_eq!(tx.published(), i + 1, "{ctx}: event {i} not published");
+        written.push(i);
         if let Ok(v) = reader.try_recv() {
             got.push(v.id);
         }
@@ -287,4 +286,84 @@ fn panicking_drop_of_a_node_freed_through_the_epoch() {
     let leaked: Vec<u64> = (x + 1..(x / len + 1) * len).collect();
     assert_drops(n, &leaked, &ctx);
     assert_eq!(after, base, "{ctx}: bytes left after drop");
+}
+
+/// A payload whose originals panic when dropped (clones do not).
+#[derive(Debug)]
+struct Grenade(bool);
+
+impl Clone for Grenade {
+    fn clone(&self) -> Self {
+        Grenade(false)
+    }
+}
+
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        if self.0 && !std::thread::panicking() {
+            panic!("planned panic: grenade");
+        }
+    }
+}
+
+/// The panic contract (see `Publisher`): a panic from an older payload's `Drop` comes out
+/// of the publishing call *after* its event was published, and never out of a receive.
+/// A lossy reader on its own thread receives (and pins) constantly while the publisher,
+/// lagging it again and again, retires nodes through the epoch with panicking payloads in
+/// them: every panic surfaces in a publish (or the publisher's drop), none in `try_recv`,
+/// and every publish, panicking or not, published its event.
+#[test]
+#[cfg(panic = "unwind")]
+fn drop_panics_surface_in_publish_after_the_write_never_in_a_receive() {
+    let _serial = serial();
+    common::silence_panics_containing("planned panic");
+    let n: u64 = if cfg!(miri) { 300 } else { 20_000 };
+    let mut tx = tailcast::Builder::new()
+        .capacity(4)
+        .chunk_len(2)
+        .build_publisher::<Grenade>()
+        .unwrap();
+    let mut lossy = tx.subscribe_with(LagPolicy::Skip);
+    let reader = std::thread::spawn(move || {
+        let mut panics = 0u64;
+        loop {
+            match catch_unwind(AssertUnwindSafe(|| lossy.try_recv())) {
+                Err(_) => panics += 1,
+                // The stream's last handle may be this one: dropped by the test, which
+                // expects the panics of the final free.
+                Ok(Err(TryRecvError::Closed)) => return (panics, lossy),
+                Ok(_) => {}
+            }
+        }
+    });
+    let mut publish_panics = 0u64;
+    for i in 0..n {
+        if planned_grenade(|| tx.publish(Grenade(i % 5 == 0))) {
+            publish_panics += 1;
+        }
+        assert_eq!(tx.published(), i + 1, "event {i} not published");
+    }
+    let close_panicked = planned_grenade(move || drop(tx));
+    let (receive_panics, lossy) = reader.join().unwrap();
+    let last_panicked = planned_grenade(move || drop(lossy));
+    assert_eq!(
+        receive_panics, 0,
+        "a receive surfaced another value's Drop panic"
+    );
+    assert!(
+        publish_panics > 0 || close_panicked || last_panicked,
+        "no planted panic went off at all (the test exercised nothing)"
+    );
+}
+
+/// Like `planned_panic`, for the grenade's message.
+fn planned_grenade(f: impl FnOnce()) -> bool {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(()) => false,
+        Err(e) => {
+            let msg = e.downcast_ref::<&str>().copied().unwrap_or_default();
+            assert_eq!(msg, "planned panic: grenade", "unexpected panic");
+            true
+        }
+    }
 }
