@@ -26,10 +26,13 @@ const HOLD: usize = 2;
 ///   that has seen `len == chunk_len` also sees `next`.
 /// - `start` (the sequence number of slot 0) is a multiple of `chunk_len` and is written
 ///   only while the node is unreachable by any subscriber.
-/// - `parked` is `holders * HOLD | RETIRED?`. A holder is a subscriber that registered a
-///   listener on `event`; it keeps the node allocated even if the publisher retires it (a
-///   `Skip`/`Disconnect` subscriber may be moved off a node while parked on it). Whoever
-///   brings the word to exactly `RETIRED` frees the node.
+/// - `parked` is `holders * HOLD | RETIRED?`. A holder is a subscriber parked on the
+///   node or a lossy `Ref`/`Batch` borrowing from it; it keeps the node allocated even if
+///   the publisher retires it (a `Skip`/`Disconnect` subscriber may be moved off a node
+///   while parked on it). Whoever brings the word to exactly `RETIRED` owns the node.
+/// - `waiters` counts the holders that registered a listener on `event` (parked waits,
+///   not borrows): the publisher's wake check reads only it, so a long-lived lossy
+///   `Ref`/`Batch` does not make every publish into its node notify.
 /// - `tainted` is written only by the publisher, before the CAS that moves a lossy cursor
 ///   off this node (that cursor may still be reading it under an epoch pin, so its
 ///   retirement is deferred). The last subscriber to leave reads it after an `Acquire`
@@ -41,6 +44,7 @@ pub(crate) struct Node<T> {
     len: AtomicUsize,
     next: AtomicPtr<Node<T>>,
     parked: AtomicUsize,
+    waiters: AtomicUsize,
     start: AtomicU64,
     tainted: AtomicBool,
     dropped: AtomicUsize,
@@ -60,6 +64,7 @@ impl<T> Node<T> {
             len: AtomicUsize::new(0),
             next: AtomicPtr::new(std::ptr::null_mut()),
             parked: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
             start: AtomicU64::new(start),
             tainted: AtomicBool::new(false),
             dropped: AtomicUsize::new(0),
@@ -91,6 +96,7 @@ impl<T> Node<T> {
         unsafe { self.drop_values() };
         // Clears the retired mark (`retire` found no holder).
         self.parked.store(0, Ordering::Relaxed);
+        self.waiters.store(0, Ordering::Relaxed);
         self.len.store(0, Ordering::Relaxed);
         self.next.store(std::ptr::null_mut(), Ordering::Relaxed);
         self.tainted.store(false, Ordering::Relaxed);
@@ -241,6 +247,12 @@ impl<T> Node<T> {
     /// visible to the `notify` that follows.
     #[inline]
     pub(crate) fn has_parked(&self) -> bool {
+        self.waiters.load(Ordering::Acquire) > 0
+    }
+
+    /// Whether anyone holds the node (a parked wait or a lossy borrow). Acquire: the
+    /// holder's hold, and what it reads under it, happen before what the caller does next.
+    pub(crate) fn has_holds(&self) -> bool {
         self.parked.load(Ordering::Acquire) >= HOLD
     }
 
@@ -252,14 +264,29 @@ impl<T> Node<T> {
         self.event.notify(usize::MAX);
     }
 
-    /// Registers a listener and a hold (subscriber side of the park handshake). The caller
+    /// Registers a listener and a waiting hold (subscriber side of the park handshake;
+    /// see `NodeHold::adopt_waiting`). The caller
     /// must then issue a `SeqCst` fence and re-check before waiting.
     pub(crate) fn park(&self) -> EventListener {
         let listener = self.event.listen();
+        self.hold();
+        self.add_waiter();
+        listener
+    }
+
+    /// Counts a listener registered on `event` (after registering it; the caller holds
+    /// the node). The caller then issues a `SeqCst` fence and re-checks.
+    pub(crate) fn add_waiter(&self) {
         // AcqRel: Release publishes the listener registration to the publisher's Acquire
         // in `has_parked`; Acquire orders the re-check after it.
-        self.parked.fetch_add(HOLD, Ordering::AcqRel);
-        listener
+        self.waiters.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Uncounts a listener (after dropping it; the caller still holds the node).
+    pub(crate) fn remove_waiter(&self) {
+        // Relaxed: a stale non-zero count costs the publisher a spurious notify, never a
+        // lost one.
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// The event subscribers parked on this node listen to (for a listener on the
@@ -272,7 +299,8 @@ impl<T> Node<T> {
     /// node, or a blocking wait whose listener is on its stack). The caller is pinned (or
     /// Block) and saw its entry on this node, so a retirement sees the hold.
     pub(crate) fn hold(&self) {
-        // AcqRel: as in `park`.
+        // AcqRel: Release orders what the holder did before (its entry's state) before a
+        // retirement that sees the hold; Acquire orders its reads of the node after it.
         self.parked.fetch_add(HOLD, Ordering::AcqRel);
     }
 

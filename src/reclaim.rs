@@ -205,7 +205,9 @@ impl<T> Reclaimer<T> {
                             // The cursor may still be reading the node it was on (under
                             // its pin): retire that node through the epoch. A pointer
                             // that is not retained (a clone's stale copy) needs nothing.
-                            if let Some(node) = state.node().and_then(|n| self.retained(n)) {
+                            let retained =
+                                state.node().and_then(|n| self.retained(n, entry.start()));
+                            if let Some(node) = retained {
                                 // SAFETY: retained nodes are allocated.
                                 unsafe { node.as_ref() }.taint();
                             }
@@ -258,7 +260,7 @@ impl<T> Reclaimer<T> {
         let mut start = entry.start();
         let mut pos = entry.pos().max(start);
         if t.saturating_sub(pos) >= cap {
-            if let Some(node) = state.node().and_then(|n| self.retained(n)) {
+            if let Some(node) = state.node().and_then(|n| self.retained(n, start)) {
                 // SAFETY: retained nodes are allocated.
                 start = start.max(unsafe { node.as_ref() }.start());
                 pos = pos.max(start);
@@ -277,8 +279,21 @@ impl<T> Reclaimer<T> {
     }
 
     /// `node` if it is one of the retained nodes (compared by address; never dereferenced).
-    fn retained(&self, node: NonNull<Node<T>>) -> Option<NodePtr<T>> {
-        self.nodes.iter().copied().find(|n| n.0 == node)
+    /// The search starts at the node that would hold sequence `hint` (the entry's `start`
+    /// word, which trails its state, so the node is usually found at once) and wraps
+    /// around, so it finds `node` wherever it is.
+    fn retained(&self, node: NonNull<Node<T>>, hint: u64) -> Option<NodePtr<T>> {
+        let first = self.nodes.front()?;
+        // SAFETY: retained nodes are allocated; only this reclaimer frees them.
+        let front = unsafe { first.as_ref() }.start();
+        let at = usize::try_from(hint.saturating_sub(front) / self.chunk_len as u64)
+            .unwrap_or(usize::MAX)
+            .min(self.nodes.len() - 1);
+        self.nodes
+            .range(at..)
+            .chain(self.nodes.range(..at))
+            .copied()
+            .find(|n| n.0 == node)
     }
 
     /// The oldest node a lagged cursor continues from when `t` is written: the first node
@@ -352,7 +367,8 @@ impl<T> Reclaimer<T> {
 
     #[cold]
     fn defer(&mut self, node: NodePtr<T>) {
-        let ptr = SendNode(node.0);
+        // `defer_unchecked` asks for no `Send`: the pointer moves into the closure as is.
+        let ptr = node.0;
         let garbage = Arc::clone(&self.garbage);
         let orphans = Arc::clone(&self.orphans);
         garbage.fetch_add(1, Ordering::Relaxed);
@@ -363,7 +379,7 @@ impl<T> Reclaimer<T> {
         // holder left it queues it for us to free (no payload drops inside a subscriber's
         // `pin`); otherwise the last holder frees it.
         let retire = move || {
-            let node = ptr.into_inner();
+            let node = ptr;
             // SAFETY: not yet freed: only the last of (this retirement, the holders) frees it.
             if unsafe { node.as_ref() }.retire() {
                 orphans.push(NodePtr(node));
@@ -391,15 +407,6 @@ impl<T> Reclaimer<T> {
         let mut all: Vec<_> = self.nodes.drain(..).collect();
         all.append(&mut self.pool);
         all
-    }
-}
-
-/// Moves a node pointer into a deferred closure.
-struct SendNode<T>(NonNull<Node<T>>);
-
-impl<T> SendNode<T> {
-    fn into_inner(self) -> NonNull<Node<T>> {
-        self.0
     }
 }
 

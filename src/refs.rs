@@ -59,8 +59,12 @@ impl<T> Drop for Finish<'_, T> {
 /// Released with [`release`](NodeHold::release), which hands a node the publisher retired
 /// meanwhile to the stream's orphans, so the publisher frees it (and drops its payloads)
 /// and no payload's `Drop` runs in the subscriber's call. Dropped without `release` (an
-/// unwinding path), it frees such a node itself.
-pub(crate) struct NodeHold<T>(NodePtr<T>);
+/// unwinding path), it frees such a node itself. A *waiting* hold (a parked wait) also
+/// counts in the node's `waiters`, uncounted on release: its listener is dropped first.
+pub(crate) struct NodeHold<T> {
+    node: NodePtr<T>,
+    waiting: bool,
+}
 
 impl<T> NodeHold<T> {
     /// # Safety
@@ -71,23 +75,54 @@ impl<T> NodeHold<T> {
     pub(crate) unsafe fn take(node: NodePtr<T>) -> Self {
         // SAFETY: the node is live (caller's contract).
         unsafe { node.as_ref() }.hold();
-        Self(node)
+        Self {
+            node,
+            waiting: false,
+        }
     }
 
-    /// Takes over a hold the caller took itself (with `Node::park`).
+    /// A hold for a wait whose listener is already registered on the node's event: also
+    /// counts the node's waiters (the publisher's wake check). The caller then fences and
+    /// re-checks.
     ///
     /// # Safety
     ///
-    /// The caller took one hold on `node` and hands it over.
-    pub(crate) unsafe fn adopt(node: NodePtr<T>) -> Self {
-        Self(node)
+    /// As for [`take`](NodeHold::take); the listener is dropped before this hold.
+    pub(crate) unsafe fn take_waiting(node: NodePtr<T>) -> Self {
+        // SAFETY: the caller's contract.
+        let mut hold = unsafe { Self::take(node) };
+        // SAFETY: the hold keeps the node allocated.
+        unsafe { node.as_ref() }.add_waiter();
+        hold.waiting = true;
+        hold
+    }
+
+    /// Takes over the waiting hold `Node::park` took.
+    ///
+    /// # Safety
+    ///
+    /// The caller took one waiting hold on `node` with `Node::park` and hands it over.
+    pub(crate) unsafe fn adopt_waiting(node: NodePtr<T>) -> Self {
+        Self {
+            node,
+            waiting: true,
+        }
+    }
+
+    /// Uncounts a waiting hold's waiter (its listener is gone); the hold itself stays.
+    fn stop_waiting(&mut self) {
+        if std::mem::take(&mut self.waiting) {
+            // SAFETY: the hold keeps the node allocated.
+            unsafe { self.node.as_ref() }.remove_waiter();
+        }
     }
 }
 
 impl<T> NodeHold<T> {
     /// Releases the hold; a node retired meanwhile goes to `orphans`.
-    pub(crate) fn release(self, orphans: &Orphans<T>) {
-        let node = self.0;
+    pub(crate) fn release(mut self, orphans: &Orphans<T>) {
+        self.stop_waiting();
+        let node = self.node;
         std::mem::forget(self);
         // SAFETY: we owned one hold and touch the node again only if handed it.
         if unsafe { Node::unpark(node.0) } {
@@ -98,10 +133,11 @@ impl<T> NodeHold<T> {
 
 impl<T> Drop for NodeHold<T> {
     fn drop(&mut self) {
+        self.stop_waiting();
         // SAFETY: we own one hold and touch the node again only if handed it.
-        if unsafe { Node::unpark(self.0 .0) } {
+        if unsafe { Node::unpark(self.node.0) } {
             // SAFETY: retired, and ours alone now (`unpark` returned `true`).
-            unsafe { Node::free(self.0 .0) };
+            unsafe { Node::free(self.node.0) };
         }
     }
 }

@@ -41,7 +41,9 @@ pub(crate) struct Shared<T> {
     /// the position every `Block` cursor must reach for the publisher to have room for its
     /// next event (`next_seq + 1 - capacity`). One word, so that a subscriber's wake check
     /// is one load.
-    publisher_parked: AtomicU64,
+    /// Padded: the publisher writes it when it parks, and nothing a receive reads may
+    /// share its line.
+    publisher_parked: CachePadded<AtomicU64>,
     space: Event,
     collector: Collector,
     leftover: Mutex<Vec<NodePtr<T>>>,
@@ -60,12 +62,12 @@ impl<T> Shared<T> {
             published: CachePadded::new(StatU64::new(0)),
             live: Mutex::new(first),
             closed: AtomicBool::new(false),
-            publisher_parked: AtomicU64::new(0),
+            publisher_parked: CachePadded::new(AtomicU64::new(0)),
             space: Event::new(),
             collector: stream_collector(),
             leftover: Mutex::new(Vec::new()),
             orphans: Arc::new(Orphans::new()),
-            cores: std::thread::available_parallelism().map_or(1, usize::from),
+            cores: cores(),
         }
     }
 
@@ -203,6 +205,13 @@ impl<T> Shared<T> {
             self.notify_space();
         }
     }
+}
+
+/// The cores available to the process, read once per process: `available_parallelism`
+/// reads cgroup files on Linux, too slow to repeat for every stream made.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// Each stream owns its collector, so dropping the stream runs every deferred free.

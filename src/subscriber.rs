@@ -62,6 +62,9 @@ pub struct Subscriber<T> {
     avail: usize,
     start: u64,
     detached: bool,
+    /// The stream's `chunk_len`, copied here so that a receive reads no line of `Shared`
+    /// (the publisher writes `publisher_parked` there when it parks).
+    chunk_len: usize,
 }
 
 impl<T> Subscriber<T> {
@@ -70,8 +73,8 @@ impl<T> Subscriber<T> {
     ///
     /// Reads nothing of `node`: once `entry` is in the registry, the publisher may move a
     /// lossy entry on and retire `node` through the epoch, and this cursor holds no pin
-    /// yet (its first receive pins, then sees the move). Found by the loom model
-    /// `resubscribe_races_node_change`: reading `start` here was a use after free.
+    /// yet (its first receive pins, then sees the move); reading `start` here would be a
+    /// use after free (the loom model `resubscribe_races_node_change` checks it).
     pub(crate) fn new(
         shared: Arc<Shared<T>>,
         entry: Arc<Entry<T>>,
@@ -83,6 +86,7 @@ impl<T> Subscriber<T> {
             LagPolicy::Block => None,
             _ => Some(shared.register_epoch()),
         };
+        let shared_chunk_len = shared.config.chunk_len;
         Self {
             shared,
             entry,
@@ -92,6 +96,7 @@ impl<T> Subscriber<T> {
             start,
             epoch,
             detached: false,
+            chunk_len: shared_chunk_len,
         }
     }
 
@@ -401,7 +406,7 @@ impl<T> Subscriber<T> {
     }
 
     pub(crate) fn chunk_len(&self) -> usize {
-        self.shared.config.chunk_len
+        self.chunk_len
     }
 
     pub(crate) fn is_lossy(&self) -> bool {
@@ -598,7 +603,7 @@ impl<T> Subscriber<T> {
                 return;
             }
             let len = n.len();
-            if !n.is_tainted() && !n.has_parked() {
+            if !n.is_tainted() && !n.has_holds() {
                 let upto = len.min(usize::try_from(keep_from - start).unwrap_or(usize::MAX));
                 // SAFETY: see above: nobody can read these slots, `upto <= len`, and the
                 // node is untainted, unheld, and not retired while we are attached.

@@ -165,8 +165,8 @@ impl<T> Subscriber<T> {
         let listener = node.park();
         let parked = Parked {
             listener: Some(listener),
-            // SAFETY: `node.park()` took the hold this adopts; the node is live (above).
-            hold: Some(unsafe { NodeHold::adopt(self.node) }),
+            // SAFETY: `node.park()` took the waiting hold this adopts.
+            hold: Some(unsafe { NodeHold::adopt_waiting(self.node) }),
         };
         // The hold now keeps the node allocated.
         drop(pin);
@@ -209,8 +209,9 @@ impl<T> Subscriber<T> {
         let _hold: ReleaseOnDrop<T>;
         listener!(node.event() => listener);
         _hold = ReleaseOnDrop {
-            // SAFETY: pinned (lossy) or Block, and our entry is on `node` (checked above).
-            hold: Some(unsafe { NodeHold::take(self.node) }),
+            // SAFETY: pinned (lossy) or Block, and our entry is on `node` (checked above);
+            // the listener is registered, and dropped before this hold.
+            hold: Some(unsafe { NodeHold::take_waiting(self.node) }),
             shared: Arc::clone(self.shared_arc()),
         };
         drop(pin);

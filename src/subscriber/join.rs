@@ -98,6 +98,7 @@ impl<T> Clone for Subscriber<T> {
             start: self.start,
             epoch,
             detached: self.detached,
+            chunk_len: self.chunk_len,
         }
     }
 }
