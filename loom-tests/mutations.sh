@@ -27,8 +27,8 @@ export LOOM_MODEL_TIMEOUT="${LOOM_MODEL_TIMEOUT:-300}"
 # (in the texts: \n is a newline, \& a literal &)
 mutants=(
     "wake-no-fence~src/publisher.rs~full_fence();\n        if node.has_parked() {~if node.has_parked() {~wake_at_slot wake_at_boundary wake_async"
-    "park-no-fence~src/wait.rs~full_fence();\n        if self.has_news(node) {\n            return true;~if self.has_news(node) {\n            return true;~wake_at_slot wake_at_boundary close_mid_node"
-    "async-park-no-fence~src/wait.rs~full_fence();\n        if self.has_news(node) {\n            parked.release~if self.has_news(node) {\n            parked.release~wake_async close_async"
+    "park-no-fence~src/wait/recv.rs~full_fence();\n        if self.has_news(node) {\n            return true;~if self.has_news(node) {\n            return true;~wake_at_slot wake_at_boundary close_mid_node"
+    "async-park-no-fence~src/wait/recv.rs~full_fence();\n        if self.has_news(node) {\n            parked.release~if self.has_news(node) {\n            parked.release~wake_async close_async"
     "publish-relaxed~src/node.rs~self.len.store(len, Ordering::Release);~self.len.store(len, Ordering::Relaxed);~observe_try_recv_chunk1 observe_ref_batch_chunk2"
     "leave-start-relaxed~src/registry.rs~self.word.start.store(start, Ordering::Release);~self.word.start.store(start, Ordering::Relaxed);~leave_node_vs_retire drop_race_block block_cap1_chunk1"
     "position-no-wake~src/subscriber.rs~self.shared.wake_publisher_for(to - received as u64, to);~let _ = received;~room_one_read_mid_node room_batch_read_async_publish block_cap1_chunk1"
@@ -49,7 +49,7 @@ mutants=(
     "drain-ignores-taint~src/subscriber.rs~if !n.is_tainted() \&\& !n.has_holds() {~if !n.has_holds() {~last_leaver_vs_evicted_reader"
     "drain-no-mark~src/node.rs~let from = self.dropped.swap(0, Ordering::Relaxed).min(len);~let from = 0;~last_leaver_drains_vs_publish last_leaver_vs_evicted_reader"
     "drain-past-live-end~src/subscriber.rs~let limit = tail.start() + tail.len() as u64;~let limit = u64::MAX;~last_leaver_vs_join_at_live_end last_leaver_vs_publisher_subscribe"
-    "relay-bypass~src/wait.rs~.poll(\&mut Context::from_waker(\&relay))\n                    .is_pending()\n                {\n                    return Poll::Pending;\n                }\n                if let Some(parked)~.poll(cx)\n                    .is_pending()\n                {\n                    return Poll::Pending;\n                }\n                if let Some(parked)~relay_waker_drop_publishes"
+    "relay-bypass~src/wait/recv.rs~.poll(\&mut Context::from_waker(\&relay))\n                    .is_pending()\n                {\n                    return Poll::Pending;\n                }\n                if let Some(parked)~.poll(cx)\n                    .is_pending()\n                {\n                    return Poll::Pending;\n                }\n                if let Some(parked)~relay_waker_drop_publishes"
     "relay-keeps-old~src/relay.rs~Some(current) if current.will_wake(cx.waker()) => None,~Some(_) => None,~relay_repoll_vs_publish"
     "relay-wake-lost~src/relay.rs~            defer(waker);~            drop(waker);~wake_async close_async block_publish_async relay_repoll_vs_publish"
 )

@@ -15,7 +15,7 @@ use crate::refs::{Batch, NodeHold, Ref};
 use crate::registry::{Entry, State};
 use crate::shared::{EpochHandle, Shared};
 use crate::sync::Arc;
-use crate::wait::Backoff;
+use crate::wait::{not_empty, wait};
 
 /// A cursor over the stream: receives every event published after it was created, in
 /// order, at its own pace.
@@ -256,17 +256,7 @@ impl<T> Subscriber<T> {
     where
         T: Clone,
     {
-        let mut backoff = Backoff::new();
-        loop {
-            match self.try_recv() {
-                Err(TryRecvError::Empty) => {
-                    if !backoff.snooze(&self.shared, None) {
-                        self.park(None);
-                    }
-                }
-                other => return other.map_err(expect_not_empty),
-            }
-        }
+        wait(self, |s| not_empty(s.try_recv())).map_err(expect_not_empty)
     }
 
     /// Receives the next event without cloning it: the [`Ref`] borrows it from the
@@ -323,19 +313,12 @@ impl<T> Subscriber<T> {
 
     /// Blocks until an event is readable (without consuming it), or an error is due.
     fn wait_readable(&mut self) -> Result<(), RecvError> {
-        let mut backoff = Backoff::new();
-        loop {
-            let _pin = self.pin();
-            match self.poll_slot() {
-                Ok(_) => return Ok(()),
-                Err(TryRecvError::Empty) => {}
-                Err(e) => return Err(expect_not_empty(e)),
-            }
-            drop(_pin);
-            if !backoff.snooze(&self.shared, None) {
-                self.park(None);
-            }
-        }
+        wait(self, |s| {
+            // Unpinned again before any yield or park (F7).
+            let _pin = s.pin();
+            not_empty(s.poll_slot().map(drop))
+        })
+        .map_err(expect_not_empty)
     }
 
     /// [`recv_batch`](Subscriber::recv_batch) without waiting.
