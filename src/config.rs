@@ -140,10 +140,10 @@ impl Builder {
     }
 
     /// Events per node. Allowed: `1..=min(capacity, 2^16)`. Default: `capacity / 4`,
-    /// but at least `min(capacity, 8)` (a batch never spans nodes) and at most 64. Larger nodes amortize allocation and cursor updates; smaller
-    /// nodes free memory sooner: memory holds at most `capacity + chunk_len` events (a
-    /// node is freed once every cursor has left it). The capacity rule does not depend
-    /// on it.
+    /// but at least `min(capacity, 8)` (a batch never spans nodes) and at most 64. Larger
+    /// nodes amortize allocation and cursor updates; smaller nodes free memory sooner (the
+    /// bound is in the [crate documentation's *Memory*](crate#memory)). The capacity rule
+    /// does not depend on it.
     pub fn chunk_len(mut self, chunk_len: usize) -> Self {
         self.chunk_len = Some(chunk_len);
         self
@@ -204,7 +204,7 @@ impl Builder {
     /// `0..=2^32`. Default: 0 (nothing kept for late subscribers).
     ///
     /// Retained events do not count against `capacity`: the publisher never waits for
-    /// the window. Memory holds at most `max(capacity, n) + chunk_len` events.
+    /// the window; the memory bound grows to cover it (see [*Memory*](crate#memory)).
     ///
     /// # Examples
     ///

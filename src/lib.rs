@@ -79,7 +79,8 @@
 //!
 //! # Memory
 //!
-//! At most `max(capacity, retain) + chunk_len` events are held (the node the slowest
+//! This is the one statement of the bound (ARCHITECTURE.md argues it); the rest of the
+//! documentation links here. At most `max(capacity, retain) + chunk_len` events are held (the node the slowest
 //! cursor reads keeps the events it already read there until it leaves it), in at most
 //! `ceil(max(capacity, retain) / chunk_len) + 2` nodes. Nodes
 //! every cursor has passed go to a pool for reuse, and a node is allocated only when the
@@ -184,17 +185,11 @@
 
 mod config;
 mod error;
-mod node;
-mod orphans;
 mod position;
 mod publisher;
-mod reclaim;
+mod raw;
 mod refs;
-mod registry;
-mod relay;
-mod shared;
 mod subscriber;
-mod sync;
 mod wait;
 
 pub use config::{Builder, LagPolicy, MAX_CAPACITY, MAX_CHUNK_LEN, MAX_YIELD_BEFORE_PARK};

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, LagPolicy};
 use crate::error::Full;
-use crate::node::{Node, NodePtr};
 use crate::position::{Position, PositionError, Stats};
-use crate::reclaim::Reclaimer;
-use crate::registry::{Entry, State};
-use crate::shared::Shared;
+use crate::raw::node::{Node, NodePtr};
+use crate::raw::reclaim::Reclaimer;
+use crate::raw::registry::{Entry, State};
+use crate::raw::shared::Shared;
+use crate::raw::sync::{full_fence, Arc};
 use crate::subscriber::Subscriber;
-use crate::sync::{full_fence, Arc};
 use crate::wait::Publish;
 use deferred_panic::DeferredPanic;
 

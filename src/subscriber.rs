@@ -10,11 +10,12 @@ use crossbeam_epoch::Guard;
 
 use crate::config::LagPolicy;
 use crate::error::{RecvError, TryRecvError};
-use crate::node::NodePtr;
-use crate::refs::{Batch, NodeHold, Ref};
-use crate::registry::{Entry, State};
-use crate::shared::{EpochHandle, Shared};
-use crate::sync::Arc;
+use crate::raw::hold::NodeHold;
+use crate::raw::node::NodePtr;
+use crate::raw::registry::{Entry, State};
+use crate::raw::shared::{EpochHandle, Shared};
+use crate::raw::sync::Arc;
+use crate::refs::{Batch, Ref};
 use crate::wait::{not_empty, wait};
 
 /// A cursor over the stream: receives every event published after it was created, in

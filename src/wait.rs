@@ -22,7 +22,7 @@ mod recv;
 
 use std::time::Instant;
 
-use crate::shared::Shared;
+use crate::raw::shared::Shared;
 
 pub use publish::Publish;
 pub(crate) use recv::not_empty;

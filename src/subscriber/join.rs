@@ -2,9 +2,9 @@
 //! `resubscribe` (a cursor at the live end), each racing the publisher's scans.
 
 use super::Subscriber;
-use crate::registry::{Entry, State};
-use crate::shared::EpochHandle;
-use crate::sync::{full_fence, Arc};
+use crate::raw::registry::{Entry, State};
+use crate::raw::shared::EpochHandle;
+use crate::raw::sync::{full_fence, Arc};
 
 impl<T> Subscriber<T> {
     /// A new subscriber with the same policy at the live end: it receives the events

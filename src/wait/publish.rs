@@ -11,7 +11,7 @@ use event_listener::{listener, EventListener, Listener};
 
 use super::{wait_until, Backoff, Park};
 use crate::publisher::Publisher;
-use crate::relay::{DeferWakes, RelaySlot};
+use crate::raw::relay::{DeferWakes, RelaySlot};
 
 impl<T> Publisher<T> {
     /// Waits until the next event may be written. `false` if `deadline` passed first.

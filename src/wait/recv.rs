@@ -10,13 +10,13 @@ use event_listener::{listener, EventListener, Listener};
 
 use super::{wait_until, Backoff, Park};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::node::Node;
-use crate::orphans::Orphans;
-use crate::refs::NodeHold;
-use crate::relay::{DeferWakes, RelaySlot};
-use crate::shared::Shared;
+use crate::raw::hold::NodeHold;
+use crate::raw::node::Node;
+use crate::raw::orphans::Orphans;
+use crate::raw::relay::{DeferWakes, RelaySlot};
+use crate::raw::shared::Shared;
+use crate::raw::sync::{full_fence, Arc};
 use crate::subscriber::Subscriber;
-use crate::sync::{full_fence, Arc};
 
 /// A subscriber's registration on a node: a listener plus a hold that keeps the node
 /// allocated even if the publisher retires it meanwhile.

@@ -4,8 +4,8 @@
 //! the stream's last handle) frees it. No payload's `Drop` runs inside a receive for the
 //! epoch.
 
-use crate::node::{Node, NodePtr};
-use crate::sync::{lock, AtomicUsize, Mutex, Ordering};
+use crate::raw::node::{Node, NodePtr};
+use crate::raw::sync::{lock, AtomicUsize, Mutex, Ordering};
 
 /// Retired nodes with no holder, past every pin that could read them, waiting to be freed.
 ///

@@ -30,7 +30,7 @@ use std::cell::RefCell;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Wake, Waker};
 
-use crate::sync::{lock, Mutex};
+use crate::raw::sync::{lock, Mutex};
 
 /// The waker a future registers with event-listener in place of the caller's.
 ///

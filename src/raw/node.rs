@@ -5,7 +5,7 @@ use std::ptr::NonNull;
 
 use event_listener::{Event, EventListener};
 
-use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::raw::sync::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
 /// `parked` bit: the publisher has retired this node while a subscriber still held it;
 /// the last holder to leave frees it.
@@ -260,7 +260,7 @@ impl<T> Node<T> {
     #[cold]
     pub(crate) fn wake_all(&self) {
         // Wakers woken under the list lock run when this scope ends (see `relay`).
-        let _defer = crate::relay::DeferWakes::enter();
+        let _defer = crate::raw::relay::DeferWakes::enter();
         self.event.notify(usize::MAX);
     }
 

@@ -5,10 +5,10 @@ use crossbeam_utils::CachePadded;
 use event_listener::Event;
 
 use crate::config::Config;
-use crate::node::{Node, NodePtr};
-use crate::orphans::Orphans;
-use crate::registry::Registry;
-use crate::sync::{
+use crate::raw::node::{Node, NodePtr};
+use crate::raw::orphans::Orphans;
+use crate::raw::registry::Registry;
+use crate::raw::sync::{
     full_fence, lock, Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, StatU64,
 };
 
@@ -191,7 +191,7 @@ impl<T> Shared<T> {
     /// Wakes the parked publisher; its waker runs after the list lock is released.
     #[cold]
     fn notify_space(&self) {
-        let _defer = crate::relay::DeferWakes::enter();
+        let _defer = crate::raw::relay::DeferWakes::enter();
         self.space.notify(1);
     }
 

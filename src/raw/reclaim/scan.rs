@@ -6,10 +6,10 @@ use std::ptr::NonNull;
 
 use super::Reclaimer;
 use crate::config::LagPolicy;
-use crate::node::{Node, NodePtr};
-use crate::registry::{Entry, State};
-use crate::shared::Shared;
-use crate::sync::full_fence;
+use crate::raw::node::{Node, NodePtr};
+use crate::raw::registry::{Entry, State};
+use crate::raw::shared::Shared;
+use crate::raw::sync::full_fence;
 
 /// The outcome of scanning the cursors before writing event `t`.
 #[derive(Debug, Clone, Copy)]

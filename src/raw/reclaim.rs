@@ -25,10 +25,10 @@
 use std::collections::VecDeque;
 
 use crate::config::Config;
-use crate::node::{Node, NodePtr};
-use crate::orphans::Orphans;
-use crate::shared::EpochHandle;
-use crate::sync::{Arc, AtomicUsize, Ordering};
+use crate::raw::node::{Node, NodePtr};
+use crate::raw::orphans::Orphans;
+use crate::raw::shared::EpochHandle;
+use crate::raw::sync::{Arc, AtomicUsize, Ordering};
 
 mod scan;
 

@@ -21,8 +21,8 @@ use std::ptr::NonNull;
 use crossbeam_utils::CachePadded;
 
 use crate::config::LagPolicy;
-use crate::node::Node;
-use crate::sync::{
+use crate::raw::node::Node;
+use crate::raw::sync::{
     lock, Arc, AtomicPtr, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering, Snapshot,
 };
 
