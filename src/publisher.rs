@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, LagPolicy};
 use crate::error::Full;
 use crate::position::{Position, PositionError, Stats};
+use crate::raw::cursor::Cursor;
 use crate::raw::node::{Node, NodePtr};
 use crate::raw::reclaim::Reclaimer;
 use crate::raw::registry::{Entry, State};
 use crate::raw::shared::Shared;
 use crate::raw::sync::{full_fence, Arc};
+use crate::raw::tail::Tail;
 use crate::subscriber::Subscriber;
 use crate::wait::Publish;
 use deferred_panic::DeferredPanic;
@@ -26,8 +28,8 @@ use deferred_panic::DeferredPanic;
 ///
 /// # Invariants
 ///
-/// - `tail` is retained; slots `tail_len..` of it are unwritten; `next_seq` is the sequence
-///   number of the next event, `tail.start + tail_len`.
+/// - `tail` is the stream's one `raw::tail::Tail` (retained, written only here); `next_seq` is the
+///   sequence number of the next event, `tail.start() + tail.len()`.
 /// - `room_until` is `lowest + capacity`, where `lowest` is at most the position of every
 ///   attached cursor (a conservative cache: positions only grow, cursors joining through
 ///   `subscribe`, `clone` or `resubscribe` start at or after an existing one, and
@@ -63,8 +65,7 @@ pub struct Publisher<T> {
     // finalization of that handle.
     list: Reclaimer<T>,
     shared: Arc<Shared<T>>,
-    tail: NodePtr<T>,
-    tail_len: usize,
+    tail: Tail<T>,
     next_seq: u64,
     room_until: RoomUntil,
     pending: bool,
@@ -109,8 +110,7 @@ pub(crate) fn new_publisher<T>(config: Config) -> Publisher<T> {
     Publisher {
         shared,
         list,
-        tail: first,
-        tail_len: 0,
+        tail: Tail::new(first),
         next_seq: 0,
         room_until: RoomUntil(std::sync::atomic::AtomicU64::new(config.capacity)),
         pending: false,
@@ -266,17 +266,16 @@ impl<T> Publisher<T> {
     /// # Ok::<(), tailcast::ConfigError>(())
     /// ```
     pub fn subscribe_with(&self, policy: LagPolicy) -> Subscriber<T> {
-        // SAFETY: the tail is retained.
-        let start = unsafe { self.tail.as_ref() }.start();
-        let entry = Entry::new(State::at(self.tail.0), start, self.next_seq, policy);
+        let start = self.tail.start();
+        let entry = Entry::new(State::at(self.tail.ptr().0), start, self.next_seq, policy);
         self.shared.registry.join(Arc::clone(&entry), true);
-        Subscriber::new(
+        Subscriber::new(Cursor::new(
             Arc::clone(&self.shared),
             entry,
-            self.tail,
-            self.tail_len,
+            self.tail.ptr(),
+            self.tail.len(),
             start,
-        )
+        ))
     }
 
     /// A new subscriber with the stream's lag policy, placed at `position`: the oldest
@@ -324,27 +323,24 @@ impl<T> Publisher<T> {
             Position::Seq(seq) => return Err(PositionError::new(seq, oldest, self.next_seq)),
         };
         let l = self.shared.config.chunk_len as u64;
-        // SAFETY: the tail is retained.
-        let tail_start = unsafe { self.tail.as_ref() }.start();
+        let tail_start = self.tail.start();
         // The window's nodes are retained (`scan_for` keeps the node holding `oldest`).
-        let node = if seq >= tail_start {
-            self.tail
+        let (node, start) = if seq >= tail_start {
+            (self.tail.ptr(), tail_start)
         } else {
-            self.list.node_at(seq / l * l)
+            self.list.node_and_start_at(seq / l * l)
         };
-        // SAFETY: `node` is retained.
-        let start = unsafe { node.as_ref() }.start();
         let entry = Entry::new(State::at(node.0), start, seq, policy);
         self.shared.registry.join(Arc::clone(&entry), true);
         // The new cursor may be behind every other one: the next write asks again.
         self.room_until.set(0);
-        Ok(Subscriber::new(
+        Ok(Subscriber::new(Cursor::new(
             Arc::clone(&self.shared),
             entry,
             node,
             (seq - start) as usize,
             start,
-        ))
+        )))
     }
 
     /// A snapshot of the stream's figures: events published, subscribers, how far behind
@@ -453,8 +449,7 @@ impl<T> Publisher<T> {
     /// Scans as if event `t` were about to be written (see [`Reclaimer::scan`]).
     fn scan_for(&mut self, t: u64) -> bool {
         let scan = self.list.scan(&self.shared, t);
-        // SAFETY: the tail is retained.
-        let tail_start = unsafe { self.tail.as_ref() }.start();
+        let tail_start = self.tail.start();
         // Events below `lowest + capacity` can be written without asking again. With no
         // cursor, nobody can fall behind: look again `capacity` events from now.
         let lowest = scan.lowest.min(t);
@@ -462,7 +457,7 @@ impl<T> Publisher<T> {
             .set(lowest.saturating_add(self.shared.config.capacity));
         // The retention window keeps the node holding its oldest event.
         let floor = scan.floor.min(tail_start).min(self.oldest_node_start());
-        let (list, tail) = (&mut self.list, self.tail);
+        let (list, tail) = (&mut self.list, self.tail.ptr());
         self.panic.catch(|| list.retire_before(floor, tail));
         !scan.blocked
     }
@@ -483,24 +478,12 @@ impl<T> Publisher<T> {
     /// Writes and publishes one event into the tail (room already checked).
     #[inline]
     pub(crate) fn write(&mut self, value: T, wake: bool) {
-        // SAFETY: the tail is retained; only the publisher retires nodes.
-        let tail = unsafe { self.tail.as_ref() };
-        let index = self.tail_len;
-        let full = index + 1 == tail.chunk_len();
-        if full {
-            // Link the next node before publishing the last slot, so a reader that sees
-            // the node full can always move on.
-            let next = self.list.push_new(self.next_seq + 1);
-            tail.link(next.0);
-        }
-        // SAFETY: `index == len` of the tail and we are the only writer.
-        unsafe { tail.write(index, value) };
-        tail.publish(index + 1);
-        self.tail_len = index + 1;
+        let (list, next_seq) = (&mut self.list, self.next_seq);
+        let full = self.tail.push(value, || list.push_new(next_seq + 1));
         self.next_seq += 1;
         self.shared.set_published(self.next_seq);
         if wake || full {
-            Self::wake(tail);
+            Self::wake(self.tail.node());
             self.pending = false;
         } else {
             self.pending = true;
@@ -515,10 +498,9 @@ impl<T> Publisher<T> {
     #[cold]
     #[inline(never)]
     fn next_node(&mut self) {
-        self.tail = self.list.newest();
-        self.tail_len = 0;
+        self.tail.move_to(self.list.newest());
         // Before anything behind the new tail can be retired (see `Shared::live`).
-        *self.shared.live() = self.tail;
+        *self.shared.live() = self.tail.ptr();
         // Scanning "as if writing the event just written" lags or evicts nobody who is
         // within the cap now.
         self.scan_for(self.next_seq - 1);
@@ -540,8 +522,7 @@ impl<T> Publisher<T> {
     /// Runs the deferred wake-up check of a batch.
     pub(crate) fn flush(&mut self) {
         if self.pending {
-            // SAFETY: the tail is retained.
-            Self::wake(unsafe { self.tail.as_ref() });
+            Self::wake(self.tail.node());
             self.pending = false;
         }
     }
@@ -549,8 +530,7 @@ impl<T> Publisher<T> {
 
 impl<T> Drop for Publisher<T> {
     fn drop(&mut self) {
-        // SAFETY: the tail is retained.
-        self.shared.close(unsafe { self.tail.as_ref() });
+        self.shared.close(self.tail.node());
         self.shared.adopt(self.list.take_nodes());
     }
 }

@@ -4,6 +4,7 @@
 //! swaps std for loom. Every atomic protocol of the crate lives here, and loom and miri
 //! target it (ARCHITECTURE.md draws the layout and argues each protocol).
 
+pub(crate) mod cursor;
 pub(crate) mod hold;
 pub(crate) mod node;
 pub(crate) mod orphans;
@@ -12,3 +13,4 @@ pub(crate) mod registry;
 pub(crate) mod relay;
 pub(crate) mod shared;
 pub(crate) mod sync;
+pub(crate) mod tail;

@@ -3,8 +3,7 @@
 use std::fmt;
 use std::ops::Deref;
 
-use crate::raw::hold::NodeHold;
-use crate::subscriber::Subscriber;
+use crate::raw::cursor::Borrowed;
 
 /// One event borrowed from the stream, returned by
 /// [`Subscriber::recv_ref`](crate::Subscriber::recv_ref).
@@ -16,40 +15,13 @@ use crate::subscriber::Subscriber;
 /// of a node, the cursor moves on to the next node, so a held node never counts against
 /// the capacity longer than the borrow.
 pub struct Ref<'a, T> {
-    value: &'a T,
-    _cursor: Finish<'a, T>,
+    borrow: Borrowed<'a, T>,
 }
 
 impl<'a, T> Ref<'a, T> {
-    pub(crate) fn new(
-        value: &'a T,
-        cursor: &'a mut Subscriber<T>,
-        hold: Option<NodeHold<T>>,
-    ) -> Self {
-        Self {
-            value,
-            _cursor: Finish::new(cursor, hold),
-        }
-    }
-}
-
-/// The cursor a borrow came from and the borrow's hold on its node (lossy policies). When
-/// the borrow ends, `Subscriber::finish_node` releases the hold and moves the cursor past
-/// the node if the borrow took its last event.
-struct Finish<'a, T> {
-    cursor: &'a mut Subscriber<T>,
-    hold: Option<NodeHold<T>>,
-}
-
-impl<'a, T> Finish<'a, T> {
-    fn new(cursor: &'a mut Subscriber<T>, hold: Option<NodeHold<T>>) -> Self {
-        Self { cursor, hold }
-    }
-}
-
-impl<T> Drop for Finish<'_, T> {
-    fn drop(&mut self) {
-        self.cursor.finish_node(self.hold.take());
+    pub(crate) fn new(borrow: Borrowed<'a, T>) -> Self {
+        debug_assert_eq!(borrow.len(), 1, "a Ref borrows one event");
+        Self { borrow }
     }
 }
 
@@ -57,13 +29,13 @@ impl<T> Deref for Ref<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        self.value
+        &self.borrow[0]
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Ref<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.value, f)
+        fmt::Debug::fmt(&**self, f)
     }
 }
 
@@ -73,28 +45,19 @@ impl<T: fmt::Debug> fmt::Debug for Ref<'_, T> {
 /// Like [`Ref`], it borrows the subscriber mutably, keeps its node for the lossy policies,
 /// and moves the cursor past a node it ends when dropped.
 pub struct Batch<'a, T> {
-    values: &'a [T],
-    _cursor: Option<Finish<'a, T>>,
+    borrow: Option<Borrowed<'a, T>>,
 }
 
 impl<'a, T> Batch<'a, T> {
-    pub(crate) fn new(
-        values: &'a [T],
-        cursor: &'a mut Subscriber<T>,
-        hold: Option<NodeHold<T>>,
-    ) -> Self {
+    pub(crate) fn new(borrow: Borrowed<'a, T>) -> Self {
         Self {
-            values,
-            _cursor: Some(Finish::new(cursor, hold)),
+            borrow: Some(borrow),
         }
     }
 
     /// An empty batch that borrows nothing.
     pub(crate) fn empty() -> Self {
-        Self {
-            values: &[],
-            _cursor: None,
-        }
+        Self { borrow: None }
     }
 }
 
@@ -102,12 +65,12 @@ impl<T> Deref for Batch<'_, T> {
     type Target = [T];
 
     fn deref(&self) -> &[T] {
-        self.values
+        self.borrow.as_deref().unwrap_or(&[])
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Batch<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.values, f)
+        fmt::Debug::fmt(&**self, f)
     }
 }

@@ -1,21 +1,14 @@
-//! The read path: `Subscriber<T>`, a cursor over the list. Joining from a subscriber
-//! (`Clone`, `resubscribe`) is in `join`; leaving (`Drop`, the last leaver's drain) in
-//! `leave`; the iterators in `iter`.
+//! The read path's handle: `Subscriber<T>`, the user-facing face of a `raw::cursor::Cursor`
+//! (where the cursor's protocol and its `unsafe` live). The blocking and async waits are
+//! in `wait::recv`; the iterators in `iter`.
 
 mod iter;
-mod join;
-mod leave;
 
 pub use iter::{IntoIter, Iter, TryIter};
 
-use crossbeam_epoch::Guard;
-
 use crate::config::LagPolicy;
 use crate::error::{RecvError, TryRecvError};
-use crate::raw::hold::NodeHold;
-use crate::raw::node::NodePtr;
-use crate::raw::registry::{Entry, State};
-use crate::raw::shared::{EpochHandle, Shared};
+use crate::raw::cursor::Cursor;
 use crate::raw::sync::Arc;
 use crate::refs::{Batch, Ref};
 use crate::wait::{not_empty, wait};
@@ -38,15 +31,8 @@ use crate::wait::{not_empty, wait};
 ///
 /// # Invariants
 ///
-/// - `node` is the node the cursor reads; `idx` the next slot in it; `avail` a published
-///   length of `node` already observed (`idx <= avail`); `start` is `node`'s start.
-/// - For a `Block` cursor, `entry` points at `node` and nothing but this cursor changes
-///   it, so `node` stays allocated without any pin.
-/// - For `Skip` and `Disconnect`, the publisher may move `entry` at any time; the cursor
-///   reads `node` only under an epoch pin taken before it saw `entry` still pointing at
-///   `node` (or moved it there itself). `epoch` is `Some` exactly for these policies.
-/// - `detached`: this cursor reported `Evicted` (or was cloned from one that had); every
-///   later receive returns `Closed`.
+/// A subscriber is its cursor: the cursor's invariants (`raw::cursor::Cursor`) are the
+/// subscriber's, and every method here is safe code over it.
 ///
 /// Events cross threads by reference, so `T` must be `Sync` for a subscriber to be `Send`:
 ///
@@ -55,57 +41,17 @@ use crate::wait::{not_empty, wait};
 /// std::thread::spawn(move || drop(rx)); // `Cell<u32>` is not `Sync`
 /// ```
 pub struct Subscriber<T> {
-    // `epoch` before `shared`: the handle is dropped while the collector is alive (see
-    // `Publisher`).
-    epoch: Option<EpochHandle>,
-    shared: Arc<Shared<T>>,
-    entry: Arc<Entry<T>>,
-    pub(crate) node: NodePtr<T>,
-    pub(crate) idx: usize,
-    avail: usize,
-    start: u64,
-    detached: bool,
-    /// The stream's `chunk_len`, copied here so that a receive reads no line of `Shared`
-    /// (the publisher writes `publisher_parked` there when it parks).
-    chunk_len: usize,
+    cursor: Cursor<T>,
 }
 
 impl<T> Subscriber<T> {
-    /// A cursor at slot `idx` of `node`, which starts at `start`, whose `entry` already
-    /// points at `node`.
-    ///
-    /// Reads nothing of `node`: once `entry` is in the registry, the publisher may move a
-    /// lossy entry on and retire `node` through the epoch, and this cursor holds no pin
-    /// yet (its first receive pins, then sees the move); reading `start` here would be a
-    /// use after free (the loom model `resubscribe_races_node_change` checks it).
-    pub(crate) fn new(
-        shared: Arc<Shared<T>>,
-        entry: Arc<Entry<T>>,
-        node: NodePtr<T>,
-        idx: usize,
-        start: u64,
-    ) -> Self {
-        let epoch = match entry.policy() {
-            LagPolicy::Block => None,
-            _ => Some(shared.register_epoch()),
-        };
-        let shared_chunk_len = shared.config.chunk_len;
-        Self {
-            shared,
-            entry,
-            node,
-            idx,
-            avail: idx,
-            start,
-            epoch,
-            detached: false,
-            chunk_len: shared_chunk_len,
-        }
+    pub(crate) fn new(cursor: Cursor<T>) -> Self {
+        Self { cursor }
     }
 
     /// This subscriber's lag policy.
     pub fn lag_policy(&self) -> LagPolicy {
-        self.entry.policy()
+        self.cursor.policy()
     }
 
     /// The sequence number of the next event this subscriber will receive (the first
@@ -120,7 +66,7 @@ impl<T> Subscriber<T> {
     /// # Ok::<(), tailcast::RecvError>(())
     /// ```
     pub fn position(&self) -> u64 {
-        self.start + self.idx as u64
+        self.cursor.position()
     }
 
     /// How many events were published that this subscriber has not received yet. One
@@ -137,11 +83,7 @@ impl<T> Subscriber<T> {
     /// # Ok::<(), tailcast::RecvError>(())
     /// ```
     pub fn lag(&self) -> u64 {
-        if self.detached {
-            return 0;
-        }
-        let position = self.position().max(self.entry.start());
-        self.shared.published().saturating_sub(position)
+        self.cursor.lag()
     }
 
     /// The events published that this subscriber has not received yet: what it would read
@@ -166,7 +108,7 @@ impl<T> Subscriber<T> {
     /// The stream's capacity: the most events a `Block` subscriber can be behind.
     pub fn capacity(&self) -> usize {
         // The builder bounds it by `MAX_CAPACITY`, a `usize`.
-        self.shared.config.capacity as usize
+        self.cursor.shared().config.capacity as usize
     }
 
     /// Whether `other` reads the same stream as this subscriber.
@@ -178,7 +120,7 @@ impl<T> Subscriber<T> {
     /// assert!(!rx.same_stream(&other));
     /// ```
     pub fn same_stream(&self, other: &Subscriber<T>) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared)
+        Arc::ptr_eq(self.cursor.shared_arc(), other.cursor.shared_arc())
     }
 
     /// Whether no event beyond those already published can reach this subscriber: the
@@ -194,7 +136,7 @@ impl<T> Subscriber<T> {
     /// assert_eq!(rx.recv(), Ok(1));
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.detached || self.entry.load().is_detached() || self.shared.is_closed()
+        self.cursor.is_closed()
     }
 
     /// Receives the next event without waiting.
@@ -214,22 +156,7 @@ impl<T> Subscriber<T> {
     where
         T: Clone,
     {
-        let _pin = self.pin();
-        let index = self.poll_slot()?;
-        // SAFETY: `index < avail` is published and `node` is live: see the invariants
-        // (Block: our entry holds it; otherwise `_pin` was taken before `poll_slot` saw
-        // our entry on it).
-        let value = unsafe { self.node.as_ref().get(index) }.clone();
-        // Consumed only after `clone` returned: a panicking `Clone` loses no event.
-        self.idx += 1;
-        if self.idx == self.chunk_len() {
-            // Move on eagerly, before the position makes room: the publisher retires the
-            // node we finished before it writes into that room (memory stays within
-            // `capacity + chunk_len - 1` events).
-            let _ = self.advance();
-        }
-        self.publish_position(1);
-        Ok(value)
+        self.cursor.try_clone_next()
     }
 
     /// Receives the next event, blocking until one is published.
@@ -282,16 +209,7 @@ impl<T> Subscriber<T> {
 
     /// [`recv_ref`](Subscriber::recv_ref) without waiting.
     pub fn try_recv_ref(&mut self) -> Result<Ref<'_, T>, TryRecvError> {
-        let pin = self.pin();
-        let index = self.poll_slot()?;
-        let hold = self.hold_node(pin);
-        // SAFETY: as in `try_recv`; the `Ref` borrows `self` mutably, so the cursor does
-        // not move (and, for Block, its entry keeps `node`) while the reference lives; for
-        // the lossy policies the `Ref` keeps a hold on the node.
-        let value = unsafe { self.node.as_ref().get(index) };
-        self.idx += 1;
-        self.publish_position(1);
-        Ok(Ref::new(value, self, hold))
+        self.cursor.try_borrow_next().map(Ref::new)
     }
 
     /// Receives every event already available in the current node, up to `max`, as one
@@ -316,12 +234,7 @@ impl<T> Subscriber<T> {
 
     /// Blocks until an event is readable (without consuming it), or an error is due.
     fn wait_readable(&mut self) -> Result<(), RecvError> {
-        wait(self, |s| {
-            // Unpinned again before any yield or park (F7).
-            let _pin = s.pin();
-            not_empty(s.poll_slot().map(drop))
-        })
-        .map_err(expect_not_empty)
+        wait(self, |s| not_empty(s.cursor.poll_readable())).map_err(expect_not_empty)
     }
 
     /// [`recv_batch`](Subscriber::recv_batch) without waiting.
@@ -329,211 +242,34 @@ impl<T> Subscriber<T> {
         if max == 0 {
             return Ok(Batch::empty());
         }
-        let pin = self.pin();
-        let from = self.poll_slot()?;
-        // `poll_slot` returns early on a cached `avail`: take everything published now.
-        // SAFETY: `node` is live (as in `try_recv`; we are still pinned).
-        self.avail = unsafe { self.node.as_ref() }.len();
-        let hold = self.hold_node(pin);
-        let to = self.avail.min(from.saturating_add(max));
-        // SAFETY: as in `try_recv_ref`, for every slot in `from..to <= avail`.
-        let slice = unsafe { self.node.as_ref().slice(from, to) };
-        self.idx += slice.len();
-        self.publish_position(slice.len());
-        Ok(Batch::new(slice, self, hold))
+        self.cursor.try_borrow_run(max).map(Batch::new)
     }
 
-    /// Called when a `Ref` or `Batch` ends, with its hold (lossy): if it took the last
-    /// event of the node, move on now (as `try_recv` does), so the publisher does not count
-    /// this cursor as still holding the finished node; then release the hold.
+    /// A new subscriber with the same policy at the live end: it receives the events
+    /// published after this call, as tokio's `Receiver::resubscribe`. Unlike
+    /// [`clone`](Clone::clone), which starts where this one is.
     ///
-    /// No pin: the hold keeps `node` allocated while `advance` reads its `next`, and a node
-    /// the publisher retires while a hold remains is freed by the last hold's release
-    /// (`Node::retire`), also when this cursor left it voluntarily.
-    pub(crate) fn finish_node(&mut self, hold: Option<NodeHold<T>>) {
-        if self.idx == self.chunk_len() && !self.detached {
-            // A move by the publisher (`Err`) is taken up by the next receive.
-            let _ = self.advance();
-        }
-        if let Some(hold) = hold {
-            hold.release(self.shared.orphans());
-        }
-    }
-
-    /// Stores this cursor's position (its gating sequence) for the publisher's room check
-    /// and, for `Block`, wakes a publisher waiting for the room this receive made: every
-    /// event received frees one slot at once. One plain store on the entry's own cache
-    /// line; `Block` adds the fence and load of [`Shared::wake_publisher_for`].
-    #[inline]
-    fn publish_position(&self, received: usize) {
-        let to = self.position();
-        self.entry.set_pos(to);
-        if !self.is_lossy() {
-            self.shared.wake_publisher_for(to - received as u64, to);
+    /// ```
+    /// let (mut tx, mut rx) = tailcast::channel(8);
+    /// tx.publish(1);
+    /// let mut fresh = rx.resubscribe();
+    /// tx.publish(2);
+    /// assert_eq!(rx.recv(), Ok(1));
+    /// assert_eq!(fresh.recv(), Ok(2));
+    /// assert_eq!(fresh.position(), 2);
+    /// ```
+    pub fn resubscribe(&self) -> Subscriber<T> {
+        Self {
+            cursor: self.cursor.resubscribe(),
         }
     }
 
-    /// Lossy: turns the pin taken for `poll_slot` into a hold on the current node, so a
-    /// long-lived `Ref`/`Batch` keeps one node, not the whole epoch.
-    fn hold_node(&self, pin: Option<Guard>) -> Option<NodeHold<T>> {
-        let pin = pin?;
-        // SAFETY: we are pinned and `poll_slot` just saw our entry on `node`.
-        let hold = unsafe { NodeHold::take(self.node) };
-        drop(pin);
-        Some(hold)
+    pub(crate) fn cursor(&self) -> &Cursor<T> {
+        &self.cursor
     }
 
-    pub(crate) fn shared_arc(&self) -> &Arc<Shared<T>> {
-        &self.shared
-    }
-
-    pub(crate) fn shared(&self) -> &Shared<T> {
-        &self.shared
-    }
-
-    pub(crate) fn chunk_len(&self) -> usize {
-        self.chunk_len
-    }
-
-    pub(crate) fn is_lossy(&self) -> bool {
-        self.epoch.is_some()
-    }
-
-    pub(crate) fn is_detached(&self) -> bool {
-        self.detached
-    }
-
-    pub(crate) fn entry_state(&self) -> State<T> {
-        self.entry.load()
-    }
-
-    /// Whether this cursor's epoch handle is pinned (lossy policies; Block never pins).
-    /// A cursor must never wait pinned: a pin held while parked would stop the stream's
-    /// epoch and with it every deferred free (RELIABILITY.md F7).
-    pub(crate) fn is_pinned(&mut self) -> bool {
-        self.epoch.as_mut().is_some_and(EpochHandle::is_pinned)
-    }
-
-    /// An epoch pin for the lossy policies; `None` for Block, which needs none.
-    #[inline]
-    pub(crate) fn pin(&mut self) -> Option<Guard> {
-        self.epoch.as_mut().map(EpochHandle::pin)
-    }
-
-    /// Finds the next readable slot of `node`, moving to later nodes and handling a move
-    /// by the publisher. The caller holds `self.pin()`.
-    fn poll_slot(&mut self) -> Result<usize, TryRecvError> {
-        if self.detached {
-            return Err(TryRecvError::Closed);
-        }
-        if self.is_lossy() {
-            let state = self.entry.load();
-            if state.is_tagged() {
-                self.acknowledge(state)?;
-            }
-        }
-        let mut closed = false;
-        loop {
-            if self.idx < self.avail {
-                return Ok(self.idx);
-            }
-            // SAFETY: `node` is live (type invariants; the caller holds the pin).
-            let node = unsafe { self.node.as_ref() };
-            self.avail = node.len();
-            if self.idx < self.avail {
-                return Ok(self.idx);
-            }
-            if self.idx == node.chunk_len() {
-                match self.advance() {
-                    Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(state) => {
-                        self.acknowledge(state)?;
-                        continue;
-                    }
-                }
-            }
-            if closed {
-                return Err(TryRecvError::Closed);
-            }
-            if !self.shared.is_closed() {
-                return Err(TryRecvError::Empty);
-            }
-            // Closed: every event was published before the close, and the Acquire in
-            // `is_closed` made it visible. Look once more.
-            closed = true;
-        }
-    }
-
-    /// Moves to the next node if it is linked. `Err` carries the state the publisher
-    /// wrote if it moved this (lossy) cursor first.
-    ///
-    /// Needs `node` live (Block: always; lossy: pinned after seeing our entry on it, or a
-    /// hold on it) and reads nothing of the next node.
-    fn advance(&mut self) -> Result<bool, State<T>> {
-        // SAFETY: `node` is live (invariants).
-        let next = unsafe { self.node.as_ref() }.next();
-        let Some(next) = std::ptr::NonNull::new(next) else {
-            return Ok(false);
-        };
-        if self.is_lossy() {
-            self.entry.cas(State::at(self.node.0), State::at(next))?;
-        } else {
-            self.entry.store(State::at(next));
-        }
-        self.node = NodePtr(next);
-        self.idx = 0;
-        self.avail = 0;
-        // Consecutive nodes start `chunk_len` apart (computed: nothing of `next` is read).
-        self.start += self.chunk_len() as u64;
-        // Only now, with the move committed, may the publisher retire the old node. Our
-        // position (the next node's start) was stored when we received the old node's last
-        // event: no room is made here, so no publisher is woken.
-        self.entry.set_start(self.start);
-        Ok(true)
-    }
-
-    /// Accepts a move by the publisher (lossy policies; the caller holds the pin).
-    #[cold]
-    fn acknowledge(&mut self, mut state: State<T>) -> Result<(), TryRecvError> {
-        loop {
-            let Some(target) = state.node().filter(|_| !state.is_detached()) else {
-                self.detached = true;
-                return Err(TryRecvError::Evicted);
-            };
-            // SAFETY: a lag target is retained while our entry names it (we are pinned and
-            // just read it there).
-            let target_start = unsafe { NodePtr(target).as_ref() }.start();
-            // The publisher decides from a lower bound of our position, so its target can
-            // be at or before our node: then nothing was missed and we stay (our node is
-            // retained: it starts at or after the target).
-            // Decide by start, never by address: our own node may already be freed and its
-            // address reused by the target.
-            let jump = target_start > self.start;
-            let (node, start) = if jump {
-                (NodePtr(target), target_start)
-            } else {
-                (self.node, self.start)
-            };
-            match self.entry.cas(state, State::at(node.0)) {
-                Ok(()) => {
-                    let from = self.position();
-                    if jump {
-                        self.node = node;
-                        self.idx = 0;
-                        self.avail = 0;
-                        self.start = start;
-                    }
-                    self.entry.set_start(start);
-                    self.entry.set_pos(self.position());
-                    return match start.checked_sub(from) {
-                        Some(missed) if missed > 0 => Err(TryRecvError::Lagged(missed)),
-                        _ => Ok(()),
-                    };
-                }
-                Err(now) => state = now,
-            }
-        }
+    pub(crate) fn cursor_mut(&mut self) -> &mut Cursor<T> {
+        &mut self.cursor
     }
 }
 
@@ -550,14 +286,24 @@ fn expect_not_empty(e: TryRecvError) -> RecvError {
     }
 }
 
+impl<T> Clone for Subscriber<T> {
+    /// An independent cursor at the same position with the same policy. A clone of a
+    /// lagged subscriber reports the same `Lagged(n)`; a clone of an evicted one is evicted.
+    fn clone(&self) -> Self {
+        Self {
+            cursor: self.cursor.clone(),
+        }
+    }
+}
+
 impl<T> std::fmt::Debug for Subscriber<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscriber")
             .field("position", &self.position())
             .field("lag", &self.lag())
-            .field("policy", &self.entry.policy())
+            .field("policy", &self.lag_policy())
             .field("closed", &self.is_closed())
-            .field("detached", &self.detached)
+            .field("detached", &self.cursor.is_detached())
             .finish_non_exhaustive()
     }
 }

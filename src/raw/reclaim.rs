@@ -125,6 +125,13 @@ impl<T> Reclaimer<T> {
         self.nodes[(start.saturating_sub(front) / self.chunk_len as u64) as usize]
     }
 
+    /// [`node_at`](Reclaimer::node_at) with the found node's start.
+    pub(crate) fn node_and_start_at(&self, start: u64) -> (NodePtr<T>, u64) {
+        let node = self.node_at(start);
+        // SAFETY: retained nodes are allocated; only this reclaimer frees them.
+        (node, unsafe { node.as_ref() }.start())
+    }
+
     /// Retires every node before `floor`, never `tail` or anything after it.
     pub(crate) fn retire_before(&mut self, floor: u64, tail: NodePtr<T>) {
         let pool_cap = if self.trim { MIN_POOL } else { self.pool_cap };

@@ -1,14 +1,14 @@
-//! Leaving the stream: `Drop`, and the last `Block` subscriber's drain of the payloads
-//! nobody can read any more.
+//! Leaving the stream: `Drop`, and the last `Block` cursor's drain of the payloads nobody
+//! can read any more.
 
-use super::Subscriber;
+use super::Cursor;
 use crate::config::LagPolicy;
 use crate::raw::node::NodePtr;
 use crate::raw::registry::Entry;
 use crate::raw::shared::Shared;
 use crate::raw::sync::Arc;
 
-impl<T> Subscriber<T> {
+impl<T> Cursor<T> {
     /// If this is the last attached cursor, a `Block` one, drops in place the events
     /// nobody can read any more: from this cursor's node up to the live end, the
     /// retention window aside. Called by `Drop` while the entry is still attached, so the
@@ -63,7 +63,7 @@ impl<T> Subscriber<T> {
 }
 
 /// Leaves the registry, also when a payload's `Drop` panics in
-/// [`Subscriber::drop_unread_if_last`].
+/// [`Cursor::drop_unread_if_last`].
 struct Leave<'a, T> {
     shared: &'a Shared<T>,
     entry: &'a Arc<Entry<T>>,
@@ -80,7 +80,7 @@ impl<T> Drop for Leave<'_, T> {
     }
 }
 
-impl<T> Drop for Subscriber<T> {
+impl<T> Drop for Cursor<T> {
     fn drop(&mut self) {
         let _leave = Leave {
             shared: &self.shared,

@@ -1,26 +1,14 @@
-//! Joining the stream from a subscriber: `Clone` (a cursor at the same position) and
-//! `resubscribe` (a cursor at the live end), each racing the publisher's scans.
+//! Joining the stream from a cursor: a clone at the same position and a new cursor at the
+//! live end (`resubscribe`), each racing the publisher's scans.
 
-use super::Subscriber;
+use super::Cursor;
 use crate::raw::registry::{Entry, State};
 use crate::raw::shared::EpochHandle;
 use crate::raw::sync::{full_fence, Arc};
 
-impl<T> Subscriber<T> {
-    /// A new subscriber with the same policy at the live end: it receives the events
-    /// published after this call, as tokio's `Receiver::resubscribe`. Unlike
-    /// [`clone`](Clone::clone), which starts where this one is.
-    ///
-    /// ```
-    /// let (mut tx, mut rx) = tailcast::channel(8);
-    /// tx.publish(1);
-    /// let mut fresh = rx.resubscribe();
-    /// tx.publish(2);
-    /// assert_eq!(rx.recv(), Ok(1));
-    /// assert_eq!(fresh.recv(), Ok(2));
-    /// assert_eq!(fresh.position(), 2);
-    /// ```
-    pub fn resubscribe(&self) -> Subscriber<T> {
+impl<T> Cursor<T> {
+    /// A new cursor with the same policy at the live end.
+    pub(crate) fn resubscribe(&self) -> Cursor<T> {
         let policy = self.entry.policy();
         // Under the lock the publisher replaces its tail with: the node is the tail now,
         // and nothing behind a later tail is retired before a scan that sees our entry
@@ -36,13 +24,13 @@ impl<T> Subscriber<T> {
         self.shared.registry.join(Arc::clone(&entry), true);
         drop(live);
         // From here on a lossy entry may be moved and `tail` retired: not read again.
-        Subscriber::new(Arc::clone(&self.shared), entry, tail, len, start)
+        Cursor::new(Arc::clone(&self.shared), entry, tail, len, start)
     }
 }
 
-impl<T> Clone for Subscriber<T> {
+impl<T> Clone for Cursor<T> {
     /// An independent cursor at the same position with the same policy. A clone of a
-    /// lagged subscriber reports the same `Lagged(n)`; a clone of an evicted one is evicted.
+    /// lagged cursor reports the same `Lagged(n)`; a clone of an evicted one is evicted.
     fn clone(&self) -> Self {
         let policy = self.entry.policy();
         let mut epoch = self.epoch.as_ref().map(|_| self.shared.register_epoch());
