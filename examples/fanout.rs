@@ -1,12 +1,16 @@
 //! The main job: one publisher fans real data out to several subscriber threads, every
 //! subscriber verifies what it received, and the run reports how fast it went.
 //!
-//! Two phases:
+//! Three phases:
 //! 1. **bytes**: the files under a directory (default: this repository's sources) cut into
 //!    4 KiB chunks (`Arc<[u8]>`), streamed `--rounds` times; each subscriber reads every
 //!    chunk zero-copy with `recv_ref` and checks the total byte count and an FNV-1a hash
 //!    of the whole byte stream against the publisher's.
-//! 2. **events**: `--events` sequence numbers (`u64`); each subscriber checks count,
+//! 2. **io**: the same bytes through the byte layer (`tailcast::bytes`): written with
+//!    `io::Write` in 4 KiB calls (as `io::copy` makes them, coalesced into 64 KiB chunks),
+//!    read by each reader thread with `io::Read` into its own buffer, memory bounded by
+//!    `max_bytes` (1 MiB); each reader checks the byte count and hash.
+//! 3. **events**: `--events` sequence numbers (`u64`); each subscriber checks count,
 //!    order (every value is the previous + 1) and sum.
 //!
 //! ```text
@@ -193,6 +197,69 @@ fn bytes_phase(args: &Args, chunks: &[Arc<[u8]>]) -> Result<(), String> {
     Ok(())
 }
 
+fn io_phase(args: &Args, chunks: &[Arc<[u8]>]) -> Result<(), String> {
+    use std::io::{Read, Write};
+
+    let max_bytes = 1 << 20;
+    let (mut writer, first) = tailcast::bytes::Builder::new()
+        .max_bytes(max_bytes)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let readers: Vec<_> = (0..args.subscribers)
+        .map(|i| {
+            let mut reader = first.clone();
+            thread::spawn(move || -> std::io::Result<(u64, u64)> {
+                // Each reader its own buffer size, as independent consumers would.
+                let mut buf = vec![0u8; 8192 + i * 4096];
+                let (mut hash, mut len) = (FNV_OFFSET, 0u64);
+                loop {
+                    match reader.read(&mut buf)? {
+                        0 => return Ok((hash, len)),
+                        n => {
+                            hash = fnv1a(hash, &buf[..n]);
+                            len += n as u64;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(first);
+    let (mut expected_hash, mut expected_len) = (FNV_OFFSET, 0u64);
+    let start = Instant::now();
+    for _ in 0..args.rounds {
+        for c in chunks {
+            writer.write_all(c).map_err(|e| e.to_string())?;
+            expected_hash = fnv1a(expected_hash, c);
+            expected_len += c.len() as u64;
+        }
+    }
+    writer.finish().map_err(|e| e.to_string())?;
+    for (i, r) in readers.into_iter().enumerate() {
+        let got = r
+            .join()
+            .map_err(|_| format!("reader {i} panicked"))?
+            .map_err(|e| format!("reader {i}: {e}"))?;
+        if got != (expected_hash, expected_len) {
+            return Err(format!(
+                "reader {i}: got {} bytes hash {:016x}, expected {expected_len} bytes hash {expected_hash:016x}",
+                got.1, got.0
+            ));
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{:>6}: {expected_len} bytes to {} io::Read readers in {secs:.3} s: {:.0} MiB/s written, {:.0} MiB/s delivered (max_bytes {} KiB)",
+        "io",
+        args.subscribers,
+        expected_len as f64 / secs / (1 << 20) as f64,
+        (expected_len * args.subscribers as u64) as f64 / secs / (1 << 20) as f64,
+        max_bytes >> 10,
+    );
+    println!("        every reader verified {expected_len} bytes, FNV-1a {expected_hash:016x}");
+    Ok(())
+}
+
 fn events_phase(args: &Args) -> Result<(), String> {
     let (mut tx, rx) = Builder::new()
         .capacity(1024)
@@ -254,6 +321,7 @@ fn main() {
         );
         let chunks = load_chunks(&args.dir)?;
         bytes_phase(&args, &chunks)?;
+        io_phase(&args, &chunks)?;
         events_phase(&args)?;
         println!("ok");
         Ok(())

@@ -35,7 +35,7 @@ mutants=(
     "position-no-store~src/raw/cursor.rs~self.entry.set_pos(to);~let _ = to;~room_one_read_mid_node room_batch_read_async_publish"
     "position-store-after-wake~src/raw/cursor.rs~self.entry.set_pos(to);\n        if !self.is_lossy() {\n            self.shared.wake_publisher_for(to - received as u64, to);\n        }~if !self.is_lossy() {\n            self.shared.wake_publisher_for(to - received as u64, to);\n        }\n        self.entry.set_pos(to);~room_one_read_mid_node room_batch_read_async_publish"
     "room-from-node-start~src/raw/reclaim/scan.rs~let mut pos = entry.pos().max(start);~let mut pos = start;~room_one_read_mid_node room_batch_read_async_publish"
-    "live-after-retire~src/publisher.rs~        *self.shared.live() = self.tail.ptr();\n        // Scanning \"as if writing the event just written\" lags or evicts nobody who is\n        // within the cap now.\n        self.scan_for(self.next_seq - 1);~        self.scan_for(self.next_seq - 1);\n        *self.shared.live() = self.tail.ptr();~resubscribe_races_node_change"
+    "live-after-retire~src/publisher.rs~        *self.shared.live() = self.tail.ptr();\n        // Scanning for what is published now lags or evicts nobody who is within the\n        // bound now.\n        self.scan_for(self.published_need());~        self.scan_for(self.published_need());\n        *self.shared.live() = self.tail.ptr();~resubscribe_races_node_change"
     "drop-no-wake~src/raw/cursor/leave.rs~// We may have been the cursor the publisher waits for.\n        self.shared.wake_publisher();~// (mutant: no wake-up)~block_subscriber_drop_wakes_publisher block_subscriber_drop_wakes_publish_async"
     "publisher-park-no-fence~src/raw/shared.rs~full_fence();\n    }\n\n    pub(crate) fn publisher_unpark~}\n\n    pub(crate) fn publisher_unpark~block_cap1_chunk1 block_cap2_chunk2 block_two_subscribers_one_leaves"
     "close-no-fence~src/raw/shared.rs~full_fence();\n        if tail.has_parked() {~if tail.has_parked() {~close_empty close_mid_node close_async close_wakes_every_waiter"
@@ -51,6 +51,7 @@ mutants=(
     "drain-past-live-end~src/raw/cursor/leave.rs~let limit = tail.start() + tail.len() as u64;~let limit = u64::MAX;~last_leaver_vs_join_at_live_end last_leaver_vs_publisher_subscribe"
     "relay-bypass~src/wait/recv.rs~.poll(\&mut Context::from_waker(\&relay))\n                    .is_pending()\n                {\n                    return Poll::Pending;\n                }\n                if let Some(parked)~.poll(cx)\n                    .is_pending()\n                {\n                    return Poll::Pending;\n                }\n                if let Some(parked)~relay_waker_drop_publishes"
     "relay-keeps-old~src/raw/relay.rs~Some(current) if current.will_wake(cx.waker()) => None,~Some(_) => None,~relay_repoll_vs_publish"
+    "need-ignores-staged~src/publisher.rs~            Some(ws) => ws.need(ws.staged()),~            Some(ws) => ws.need(0),~bytes_room_partial_reads_then_commit bytes_room_two_readers"
     "relay-wake-lost~src/raw/relay.rs~            defer(waker);~            drop(waker);~wake_async close_async block_publish_async relay_repoll_vs_publish"
 )
 

@@ -186,6 +186,7 @@
 // over it, and the compiler holds it to that.
 #![deny(unsafe_code)]
 
+pub mod bytes;
 mod config;
 mod error;
 mod position;

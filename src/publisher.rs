@@ -1,6 +1,7 @@
 //! The publish path: `Publisher<T>`, the single writer at the tail.
 
 mod deferred_panic;
+mod weights;
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use crate::raw::tail::Tail;
 use crate::subscriber::Subscriber;
 use crate::wait::Publish;
 use deferred_panic::DeferredPanic;
+use weights::Weights;
 
 /// The single writer of a stream.
 ///
@@ -30,11 +32,12 @@ use deferred_panic::DeferredPanic;
 ///
 /// - `tail` is the stream's one `raw::tail::Tail` (retained, written only here); `next_seq` is the
 ///   sequence number of the next event, `tail.start() + tail.len()`.
-/// - `room_until` is `lowest + capacity`, where `lowest` is at most the position of every
-///   attached cursor (a conservative cache: positions only grow, cursors joining through
+/// - `room_until` is `lowest + capacity` (by count; for a weighted stream `W(lowest) +
+///   max`, in weight units), where `lowest` is at most the position of every attached
+///   cursor (a conservative cache: positions only grow, cursors joining through
 ///   `subscribe`, `clone` or `resubscribe` start at or after an existing one, and
-///   `subscribe_at`, which may start further back, resets it). Events below `room_until`
-///   need no scan; it is kept here so the per-event check reads no shared cache line.
+///   `subscribe_at`, which may start further back, resets it). Writes within it need no
+///   scan; it is kept here so the per-event check reads no shared cache line.
 /// - `pending`: slots were published into `tail` without the wake-up check.
 /// - `panic` holds a panic of an older payload's `Drop` caught during reclamation, until
 ///   the public call that caught it ends (see *Panics* below).
@@ -68,6 +71,8 @@ pub struct Publisher<T> {
     tail: Tail<T>,
     next_seq: u64,
     room_until: RoomUntil,
+    /// The room rule by weight, for a weighted stream (the byte layer's); `None`: by count.
+    weights: Option<Weights<T>>,
     pending: bool,
     panic: DeferredPanic,
 }
@@ -99,6 +104,24 @@ pub(crate) fn new_stream<T>(config: Config) -> (Publisher<T>, Subscriber<T>) {
 
 /// A stream with no subscriber yet.
 pub(crate) fn new_publisher<T>(config: Config) -> Publisher<T> {
+    new_publisher_with(config, None)
+}
+
+/// A stream with no subscriber whose room rule is by weight: at most `max` weight units
+/// (each event weighs `weigh(&event)`, at least 1) published and not yet read by the
+/// slowest `Block` cursor, and the newest `retain` units kept for late subscribers. The
+/// count rule (`config.capacity`) no longer applies: set it to at least `max`, which the
+/// weight bound implies.
+pub(crate) fn new_weighted_publisher<T>(
+    config: Config,
+    weigh: fn(&T) -> u64,
+    max: u64,
+    retain: u64,
+) -> Publisher<T> {
+    new_publisher_with(config, Some(Weights::new(weigh, max, retain)))
+}
+
+fn new_publisher_with<T>(config: Config, weights: Option<Weights<T>>) -> Publisher<T> {
     let first = NodePtr(Node::alloc(0, config.chunk_len));
     let shared = Arc::new(Shared::new(config, first));
     let list = Reclaimer::new(
@@ -112,7 +135,11 @@ pub(crate) fn new_publisher<T>(config: Config) -> Publisher<T> {
         list,
         tail: Tail::new(first),
         next_seq: 0,
-        room_until: RoomUntil(std::sync::atomic::AtomicU64::new(config.capacity)),
+        room_until: RoomUntil(std::sync::atomic::AtomicU64::new(match &weights {
+            None => config.capacity,
+            Some(ws) => ws.room_until(0),
+        })),
+        weights,
         pending: false,
         panic: DeferredPanic::default(),
     }
@@ -133,6 +160,7 @@ impl<T> Publisher<T> {
     /// assert_eq!(rx.recv(), Ok("hello"));
     /// ```
     pub fn publish(&mut self, value: T) {
+        self.stage(&value);
         if self.needs_room() {
             self.wait_for_room(None);
         }
@@ -153,6 +181,7 @@ impl<T> Publisher<T> {
     /// assert!(tx.try_publish(2).is_ok());
     /// ```
     pub fn try_publish(&mut self, value: T) -> Result<(), Full<T>> {
+        self.stage(&value);
         if self.needs_room() && !self.make_room() {
             self.panic.resume();
             return Err(Full(value));
@@ -175,6 +204,7 @@ impl<T> Publisher<T> {
     /// assert_eq!(err.into_inner(), 2);
     /// ```
     pub fn publish_timeout(&mut self, value: T, timeout: Duration) -> Result<(), Full<T>> {
+        self.stage(&value);
         if self.needs_room() {
             // A deadline past what `Instant` can represent means no deadline.
             let deadline = Instant::now().checked_add(timeout);
@@ -234,6 +264,7 @@ impl<T> Publisher<T> {
         }
         let this = FlushOnDrop(self);
         for value in values {
+            this.0.stage(&value);
             if this.0.needs_room() {
                 this.0.wait_for_room(None);
             }
@@ -422,10 +453,21 @@ impl<T> Publisher<T> {
         Arc::clone(&self.shared)
     }
 
-    /// Whether writing the next event may exceed the cap (then a scan decides).
+    /// Weighs the event about to be checked for room and written (weighted streams).
+    #[inline]
+    pub(crate) fn stage(&mut self, value: &T) {
+        if let Some(ws) = &mut self.weights {
+            ws.stage(value);
+        }
+    }
+
+    /// Whether writing the next (staged) event may exceed the bound (then a scan decides).
     #[inline]
     pub(crate) fn needs_room(&self) -> bool {
-        self.next_seq >= self.room_until.get()
+        match &self.weights {
+            None => self.next_seq >= self.room_until.get(),
+            Some(ws) => ws.total() + ws.staged() > self.room_until.get(),
+        }
     }
 
     /// Resumes a panic caught while reclaiming (for the `Publish` future; see the type's
@@ -434,27 +476,49 @@ impl<T> Publisher<T> {
         self.panic.resume();
     }
 
-    /// The position every `Block` cursor must reach before the next event fits.
+    /// The position every `Block` cursor must reach before the next (staged) event fits.
     pub(crate) fn room_need(&self) -> u64 {
-        (self.next_seq + 1).saturating_sub(self.shared.config.capacity)
+        match &self.weights {
+            None => (self.next_seq + 1).saturating_sub(self.shared.config.capacity),
+            Some(ws) => ws.need(ws.staged()),
+        }
+    }
+
+    /// The position every cursor must be at for what is published now to be within the
+    /// bound: lagging or evicting by it forces nobody who is within the bound.
+    fn published_need(&self) -> u64 {
+        match &self.weights {
+            None => self.next_seq.saturating_sub(self.shared.config.capacity),
+            Some(ws) => ws.need(0),
+        }
     }
 
     /// Scans the cursors, lagging or evicting non-`Block` laggards, retires passed nodes,
     /// and tells whether the next event may be written now.
     #[cold]
     pub(crate) fn make_room(&mut self) -> bool {
-        self.scan_for(self.next_seq)
+        self.scan_for(self.room_need())
     }
 
-    /// Scans as if event `t` were about to be written (see [`Reclaimer::scan`]).
-    fn scan_for(&mut self, t: u64) -> bool {
-        let scan = self.list.scan(&self.shared, t);
+    /// Scans for a write that needs every cursor at or past `need` (see
+    /// [`Reclaimer::scan`]).
+    fn scan_for(&mut self, need: u64) -> bool {
+        let scan = self.list.scan(&self.shared, need);
         let tail_start = self.tail.start();
-        // Events below `lowest + capacity` can be written without asking again. With no
-        // cursor, nobody can fall behind: look again `capacity` events from now.
-        let lowest = scan.lowest.min(t);
-        self.room_until
-            .set(lowest.saturating_add(self.shared.config.capacity));
+        // Writes within the bound measured from `lowest` can go without asking again. With
+        // no cursor, nobody can fall behind: a joiner starts at the live end (or
+        // `subscribe_at` resets the cache), so measure from there.
+        let lowest = scan.lowest.min(self.next_seq);
+        let until = match &mut self.weights {
+            None => lowest.saturating_add(self.shared.config.capacity),
+            Some(ws) => {
+                let until = ws.room_until(lowest);
+                let oldest = ws.oldest();
+                ws.trim(lowest.min(oldest));
+                until
+            }
+        };
+        self.room_until.set(until);
         // The retention window keeps the node holding its oldest event.
         let floor = scan.floor.min(tail_start).min(self.oldest_node_start());
         let (list, tail) = (&mut self.list, self.tail.ptr());
@@ -465,7 +529,10 @@ impl<T> Publisher<T> {
     /// The sequence number of the oldest event of the retention window
     /// ([`Position::Oldest`](crate::Position::Oldest)).
     pub(crate) fn oldest(&self) -> u64 {
-        self.next_seq.saturating_sub(self.shared.config.retain)
+        match &self.weights {
+            None => self.next_seq.saturating_sub(self.shared.config.retain),
+            Some(ws) => ws.oldest(),
+        }
     }
 
     /// The start of the node holding [`oldest`](Publisher::oldest) (or the tail's, if the
@@ -480,6 +547,9 @@ impl<T> Publisher<T> {
     pub(crate) fn write(&mut self, value: T, wake: bool) {
         let (list, next_seq) = (&mut self.list, self.next_seq);
         let full = self.tail.push(value, || list.push_new(next_seq + 1));
+        if let Some(ws) = &mut self.weights {
+            ws.push();
+        }
         self.next_seq += 1;
         self.shared.set_published(self.next_seq);
         if wake || full {
@@ -501,9 +571,9 @@ impl<T> Publisher<T> {
         self.tail.move_to(self.list.newest());
         // Before anything behind the new tail can be retired (see `Shared::live`).
         *self.shared.live() = self.tail.ptr();
-        // Scanning "as if writing the event just written" lags or evicts nobody who is
-        // within the cap now.
-        self.scan_for(self.next_seq - 1);
+        // Scanning for what is published now lags or evicts nobody who is within the
+        // bound now.
+        self.scan_for(self.published_need());
         let list = &mut self.list;
         self.panic.catch(|| list.collect());
     }

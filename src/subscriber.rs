@@ -245,6 +245,41 @@ impl<T> Subscriber<T> {
         self.cursor.try_borrow_run(max).map(Batch::new)
     }
 
+    /// Returns the next event without moving past it, blocking until one is published:
+    /// the next `peek` returns the same event, and [`advance`](Subscriber::advance)
+    /// commits it. Until then the event counts against the capacity (a `Block`
+    /// subscriber that peeks holds the publisher back as one that has not read it).
+    ///
+    /// Errors as [`recv`](Subscriber::recv). Under `Skip`, a lag between the peek and the
+    /// commit turns the commit into a no-op and the next receive reports `Lagged(n)`.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = tailcast::channel(4);
+    /// tx.publish_batch([1, 2]);
+    /// assert_eq!(*rx.peek()?, 1);
+    /// assert_eq!(*rx.peek()?, 1);
+    /// rx.advance();
+    /// assert_eq!(*rx.peek()?, 2);
+    /// assert_eq!(rx.position(), 1);
+    /// # Ok::<(), tailcast::RecvError>(())
+    /// ```
+    pub fn peek(&mut self) -> Result<Ref<'_, T>, RecvError> {
+        self.wait_readable()?;
+        self.try_peek().map_err(expect_not_empty)
+    }
+
+    /// [`peek`](Subscriber::peek) without waiting.
+    pub fn try_peek(&mut self) -> Result<Ref<'_, T>, TryRecvError> {
+        self.cursor.try_peek_next().map(Ref::new)
+    }
+
+    /// Moves past the event the last [`peek`](Subscriber::peek) returned, freeing its room.
+    /// Does nothing if there was no peek since the last receive, or if the publisher moved
+    /// this subscriber on meanwhile (the next receive reports it).
+    pub fn advance(&mut self) {
+        self.cursor.commit_peeked();
+    }
+
     /// A new subscriber with the same policy at the live end: it receives the events
     /// published after this call, as tokio's `Receiver::resubscribe`. Unlike
     /// [`clone`](Clone::clone), which starts where this one is.

@@ -39,6 +39,8 @@ use crate::raw::sync::Arc;
 ///   exactly for these policies.
 /// - `detached`: this cursor reported `Evicted` (or was cloned from one that had); every
 ///   later receive returns `Closed`.
+/// - `peeked`: the position of the event the last peek lent out, while the cursor is still
+///   on it (`idx < avail`); a commit moves past it only if the position is unchanged.
 pub(crate) struct Cursor<T> {
     // `epoch` before `shared`: the handle is dropped while the collector is alive (see
     // `Publisher`).
@@ -50,6 +52,7 @@ pub(crate) struct Cursor<T> {
     avail: usize,
     start: u64,
     detached: bool,
+    peeked: Option<u64>,
     /// The stream's `chunk_len`, copied here so that a receive reads no line of `Shared`
     /// (the publisher writes `publisher_parked` there when it parks).
     chunk_len: usize,
@@ -84,6 +87,7 @@ impl<T> Cursor<T> {
             start,
             epoch,
             detached: false,
+            peeked: None,
             chunk_len,
         }
     }
@@ -162,6 +166,30 @@ impl<T> Cursor<T> {
         }
         self.publish_position(1);
         Ok(value)
+    }
+
+    /// Moves past the event the last peek lent out, if the cursor is still on it (it was
+    /// not lagged or moved since). `false` if there was nothing to commit.
+    pub(crate) fn commit_peeked(&mut self) -> bool {
+        let Some(peeked) = self.peeked.take() else {
+            return false;
+        };
+        let _pin = self.pin();
+        if self.detached
+            || self.position() != peeked
+            || (self.is_lossy() && self.entry.load().is_tagged())
+        {
+            // Moved by the publisher: the next receive reports it.
+            return false;
+        }
+        // The peek saw slot `idx < avail` published, and our entry still names `node`
+        // (Block: always; lossy: untagged, seen under `_pin`): as after `poll_slot`.
+        self.idx += 1;
+        if self.idx == self.chunk_len {
+            let _ = self.advance();
+        }
+        self.publish_position(1);
+        true
     }
 
     /// Whether an event is readable now (`Ok`), or the error a receive would return; moves

@@ -74,6 +74,7 @@ pub struct Publish<'a, T> {
 
 impl<'a, T> Publish<'a, T> {
     pub(crate) fn new(publisher: &'a mut Publisher<T>, value: T) -> Self {
+        publisher.stage(&value);
         Self {
             publisher,
             value: Some(value),

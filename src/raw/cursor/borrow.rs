@@ -31,7 +31,16 @@ impl<T> Cursor<T> {
     pub(crate) fn try_borrow_next(&mut self) -> Result<Borrowed<'_, T>, TryRecvError> {
         let pin = self.pin();
         let from = self.poll_slot()?;
-        Ok(self.borrow(pin, from, from + 1))
+        Ok(self.borrow(pin, from, from + 1, true))
+    }
+
+    /// Borrows the next event without moving past it; [`commit_peeked`] does.
+    ///
+    /// [`commit_peeked`]: Cursor::commit_peeked
+    pub(crate) fn try_peek_next(&mut self) -> Result<Borrowed<'_, T>, TryRecvError> {
+        let pin = self.pin();
+        let from = self.poll_slot()?;
+        Ok(self.borrow(pin, from, from + 1, false))
     }
 
     /// Borrows every event published in the current node from the next one on, at most
@@ -44,11 +53,18 @@ impl<T> Cursor<T> {
         // SAFETY: `node` is live (invariants; we are still pinned).
         self.avail = unsafe { self.node.as_ref() }.len();
         let to = self.avail.min(from.saturating_add(max));
-        Ok(self.borrow(pin, from, to))
+        Ok(self.borrow(pin, from, to, true))
     }
 
-    /// Borrows slots `from..to` (`poll_slot` returned `from`, `to <= avail`) under `pin`.
-    fn borrow(&mut self, pin: Option<Guard>, from: usize, to: usize) -> Borrowed<'_, T> {
+    /// Borrows slots `from..to` (`poll_slot` returned `from`, `to <= avail`) under `pin`,
+    /// and moves past them if `consume` (otherwise records the peek).
+    fn borrow(
+        &mut self,
+        pin: Option<Guard>,
+        from: usize,
+        to: usize,
+        consume: bool,
+    ) -> Borrowed<'_, T> {
         // Lossy: turn the pin into a hold on the node, so a long-lived borrow keeps one
         // node, not the whole epoch.
         let hold = pin.map(|pin| {
@@ -61,8 +77,13 @@ impl<T> Cursor<T> {
         // borrow (the type's invariants: our entry for Block, the hold otherwise).
         // (Under loom a slice is one slot long: count what it holds.)
         let values = unsafe { self.node.as_ref().slice(from, to) };
-        self.idx = from + values.len();
-        self.publish_position(values.len());
+        if consume {
+            self.peeked = None;
+            self.idx = from + values.len();
+            self.publish_position(values.len());
+        } else {
+            self.peeked = Some(self.position());
+        }
         Borrowed {
             values,
             cursor: self,

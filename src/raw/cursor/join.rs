@@ -86,6 +86,7 @@ impl<T> Clone for Cursor<T> {
             start: self.start,
             epoch,
             detached: self.detached,
+            peeked: None,
             chunk_len: self.chunk_len,
         }
     }

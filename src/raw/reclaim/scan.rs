@@ -11,16 +11,17 @@ use crate::raw::registry::{Entry, State};
 use crate::raw::shared::Shared;
 use crate::raw::sync::full_fence;
 
-/// The outcome of scanning the cursors before writing event `t`.
+/// The outcome of scanning the cursors for a write that needs every cursor at or past
+/// position `need`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scan {
     /// The smallest node start any attached cursor holds (`u64::MAX` if none): nodes
     /// before it may be retired.
     pub(crate) floor: u64,
     /// The smallest position (next event to read) of any attached cursor after the scan's
-    /// moves (`u64::MAX` if none): events below `lowest + capacity` need no scan.
+    /// moves (`u64::MAX` if none): the publisher's room cache starts from it.
     pub(crate) lowest: u64,
-    /// A Block cursor is `capacity` or more events behind `t`: the write must wait.
+    /// A Block cursor is before `need`: the write must wait.
     pub(crate) blocked: bool,
     /// The slowest attached cursor's policy (the one at `lowest`).
     pub(crate) slowest: Option<LagPolicy>,
@@ -31,20 +32,22 @@ pub(crate) struct Scan {
 struct View {
     /// A lower bound of the start of every node the cursor may still read.
     start: u64,
-    /// The cursor's position for the capacity rule: `max(pos, start)`.
+    /// The cursor's position for the room rule: `max(pos, start)`.
     pos: u64,
 }
 
 impl<T> Reclaimer<T> {
-    /// Scans every cursor before event `t` is written: reports whether a Block cursor is
-    /// `capacity` or more behind (then the write waits and nobody is forced), and
-    /// otherwise lags Skip cursors and evicts Disconnect cursors that are.
+    /// Scans every cursor for a write that needs each of them at or past position
+    /// `need` (`need <=` the next sequence number): reports whether a Block cursor is
+    /// behind it (then the write waits and nobody is forced), and otherwise lags Skip
+    /// cursors and evicts Disconnect cursors that are.
     ///
-    /// "Behind" is counted exactly, in events, from each cursor's position (its gating
-    /// sequence): a cursor that has read everything holds back nothing, whichever node it
-    /// is on.
-    pub(crate) fn scan(&mut self, shared: &Shared<T>, t: u64) -> Scan {
-        let cap = shared.config.capacity;
+    /// The publisher computes `need` from its room rule: `t + 1 - capacity` for event `t`
+    /// by count, or the first position from which the unread weight plus the next event's
+    /// fits a weighted stream's bound. "Behind" is exact, from each cursor's position (its
+    /// gating sequence): a cursor that has read everything holds back nothing, whichever
+    /// node it is on.
+    pub(crate) fn scan(&mut self, shared: &Shared<T>, need: u64) -> Scan {
         // A heuristic (a leave and a join between two scans cancel out): it only decides
         // whether retired nodes are pooled or freed.
         let attached = shared.registry.attached();
@@ -58,8 +61,8 @@ impl<T> Reclaimer<T> {
             let blocked = entries.iter().any(|entry| {
                 entry.policy() == LagPolicy::Block
                     && self
-                        .view(entry, entry.load(), t, cap)
-                        .is_some_and(|v| t.saturating_sub(v.pos) >= cap)
+                        .view(entry, entry.load(), need)
+                        .is_some_and(|v| v.pos < need)
             });
             let mut scan = Scan {
                 floor: u64::MAX,
@@ -69,11 +72,8 @@ impl<T> Reclaimer<T> {
             };
             for entry in entries.iter() {
                 let mut state = entry.load();
-                while let Some(view) = self.view(entry, state, t, cap) {
-                    if blocked
-                        || t.saturating_sub(view.pos) < cap
-                        || entry.policy() == LagPolicy::Block
-                    {
+                while let Some(view) = self.view(entry, state, need) {
+                    if blocked || view.pos >= need || entry.policy() == LagPolicy::Block {
                         scan.floor = scan.floor.min(view.start);
                         if view.pos < scan.lowest {
                             scan.lowest = view.pos;
@@ -81,7 +81,7 @@ impl<T> Reclaimer<T> {
                         }
                         break;
                     }
-                    let target = self.lag_target(t, cap);
+                    let target = self.lag_target(need);
                     let moved = match entry.policy() {
                         LagPolicy::Skip => State::lagged_to(target.0),
                         _ => State::detached(),
@@ -137,16 +137,16 @@ impl<T> Reclaimer<T> {
     /// its pointer; `None` if it is detached.
     ///
     /// The entry's `start` word trails a move the cursor just committed, so when the
-    /// cursor looks `capacity` or more behind `t`, `start` is refined with the start of the
-    /// node `state` names, if that node is ours (found by address in our list, never
-    /// dereferenced through the entry).
-    fn view(&self, entry: &Entry<T>, state: State<T>, t: u64, cap: u64) -> Option<View> {
+    /// cursor looks behind `need`, `start` is refined with the start of the node `state`
+    /// names, if that node is ours (found by address in our list, never dereferenced
+    /// through the entry).
+    fn view(&self, entry: &Entry<T>, state: State<T>, need: u64) -> Option<View> {
         if state.is_detached() {
             return None;
         }
         let mut start = entry.start();
         let mut pos = entry.pos().max(start);
-        if t.saturating_sub(pos) >= cap {
+        if pos < need {
             if let Some(node) = state.node().and_then(|n| self.retained(n, start)) {
                 // SAFETY: retained nodes are allocated.
                 start = start.max(unsafe { node.as_ref() }.start());
@@ -161,8 +161,8 @@ impl<T> Reclaimer<T> {
     /// does (a cursor stores its position after moving to the next node, so for a moment
     /// only its state shows it there). `None` if detached.
     pub(crate) fn position_of(&self, entry: &Entry<T>) -> Option<u64> {
-        // `t = cap = 0`: "behind by at least the cap" always holds, so `view` refines.
-        self.view(entry, entry.load(), 0, 0).map(|v| v.pos)
+        // `need = u64::MAX`: every cursor looks behind, so `view` refines.
+        self.view(entry, entry.load(), u64::MAX).map(|v| v.pos)
     }
 
     /// `node` if it is one of the retained nodes (compared by address; never dereferenced).
@@ -183,11 +183,15 @@ impl<T> Reclaimer<T> {
             .find(|n| n.0 == node)
     }
 
-    /// The oldest node a lagged cursor continues from when `t` is written: the first node
-    /// starting at or after `t + 1 - cap` (it exists: `chunk_len <= cap`).
-    fn lag_target(&self, t: u64, cap: u64) -> NodePtr<T> {
+    /// The oldest node a lagged cursor continues from: the first node starting at or
+    /// after `need`, or the newest node if none does yet (by count `need <= t + 1 - cap`
+    /// and `chunk_len <= cap`, so the node exists; a weighted `need` can fall inside the
+    /// newest node, which a lagged cursor then continues from).
+    fn lag_target(&self, need: u64) -> NodePtr<T> {
         let l = self.chunk_len as u64;
-        let oldest_kept = t + 1 - cap;
-        self.node_at(oldest_kept.div_ceil(l) * l)
+        let newest = *self.nodes.back().expect("the tail is retained");
+        // SAFETY: retained nodes are allocated; only this reclaimer frees them.
+        let newest_start = unsafe { newest.as_ref() }.start();
+        self.node_at((need.div_ceil(l) * l).min(newest_start))
     }
 }

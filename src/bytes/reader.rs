@@ -1,0 +1,247 @@
+//! `ByteReader`: one reader of a byte stream, with its own offset.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use ::bytes::{Buf, Bytes};
+
+use super::end::End;
+use super::Chunk;
+use crate::error::RecvError;
+use crate::subscriber::Subscriber;
+
+/// A reader of a byte stream: [`io::Read`] and [`io::BufRead`] (zero-copy through
+/// [`fill_buf`](io::BufRead::fill_buf) and [`next_chunk`](ByteReader::next_chunk)), at
+/// its own pace.
+///
+/// `Clone` gives an independent reader at the same offset. Dropping a reader frees what
+/// only it held at once, and wakes a writer waiting on it.
+///
+/// A read returns bytes of one chunk at most. After the last byte, a read returns
+/// `Ok(0)` if the writer finished, the writer's error if it aborted, and an
+/// [`io::ErrorKind::UnexpectedEof`] error if it was dropped unfinished; the same on every
+/// later call.
+///
+/// # Invariants
+///
+/// - `position` is the offset of the next byte this reader returns.
+/// - `current` is the unread rest of the chunk this reader took last; the cursor is past
+///   that chunk (its room is freed when the reader takes it, so a reader that is in the
+///   middle of a chunk never holds the writer back), and `position + current.len()` is
+///   the chunk's end.
+/// - `evicted` is sticky: every read after an eviction reports it.
+pub struct ByteReader {
+    subscriber: Subscriber<Chunk>,
+    current: Bytes,
+    position: u64,
+    end: Arc<End>,
+    evicted: bool,
+}
+
+/// The inner error of a read that lost bytes under [`LagPolicy::Skip`]: `bytes` were
+/// overwritten before this reader read them; it reads on from the oldest byte retained.
+///
+/// [`LagPolicy::Skip`]: crate::LagPolicy::Skip
+///
+/// ```
+/// use std::io::Read;
+/// use tailcast::{bytes, LagPolicy};
+///
+/// let (mut writer, mut reader) = bytes::Builder::new()
+///     .max_bytes(4)
+///     .chunk_size(2)
+///     .lag_policy(LagPolicy::Skip)
+///     .build()?;
+/// writer.write_bytes(bytes::Bytes::from_static(b"abcdefgh"))?; // never waits: Skip
+/// writer.finish()?;
+/// let mut buf = [0; 8];
+/// let err = reader.read(&mut buf).unwrap_err();
+/// let lagged = err.get_ref().unwrap().downcast_ref::<bytes::Lagged>().unwrap();
+/// assert_eq!(lagged.bytes, 4);
+/// let mut rest = Vec::new();
+/// reader.read_to_end(&mut rest)?;
+/// assert_eq!(rest, b"efgh");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lagged {
+    /// How many bytes were lost.
+    pub bytes: u64,
+}
+
+impl fmt::Display for Lagged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "byte reader lagged: {} bytes were overwritten",
+            self.bytes
+        )
+    }
+}
+
+impl std::error::Error for Lagged {}
+
+/// The inner error of every read after a reader was evicted under
+/// [`LagPolicy::Disconnect`](crate::LagPolicy::Disconnect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Evicted;
+
+impl fmt::Display for Evicted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("byte reader evicted: it fell max_bytes behind the writer")
+    }
+}
+
+impl std::error::Error for Evicted {}
+
+impl ByteReader {
+    pub(crate) fn new(subscriber: Subscriber<Chunk>, position: u64, end: Arc<End>) -> Self {
+        Self {
+            subscriber,
+            current: Bytes::new(),
+            position,
+            end,
+            evicted: false,
+        }
+    }
+
+    /// The absolute offset of the next byte this reader returns.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The next chunk (or the unread rest of the current one), without copying; `None`
+    /// at the clean end of the stream.
+    ///
+    /// ```
+    /// use tailcast::bytes::{self, Bytes};
+    ///
+    /// let (mut writer, mut reader) = bytes::channel(1024);
+    /// writer.write_bytes(Bytes::from_static(b"zero-copy"))?;
+    /// writer.finish()?;
+    /// assert_eq!(reader.next_chunk()?.as_deref(), Some(&b"zero-copy"[..]));
+    /// assert_eq!(reader.next_chunk()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        self.fill()?;
+        if self.current.is_empty() {
+            return Ok(None);
+        }
+        let chunk = std::mem::take(&mut self.current);
+        self.position += chunk.len() as u64;
+        Ok(Some(chunk))
+    }
+
+    /// Makes `current` non-empty, or returns the end (`Ok` with `current` empty) or an
+    /// error.
+    fn fill(&mut self) -> io::Result<()> {
+        if !self.current.is_empty() {
+            return Ok(());
+        }
+        if self.evicted {
+            return Err(evicted());
+        }
+        match self.subscriber.recv() {
+            Ok(chunk) => {
+                debug_assert_eq!(chunk.offset, self.position, "chunks follow each other");
+                self.current = chunk.data;
+                Ok(())
+            }
+            Err(RecvError::Closed) => self.end.outcome(),
+            Err(RecvError::Lagged(_)) => Err(self.lagged()),
+            Err(RecvError::Evicted) => {
+                self.evicted = true;
+                Err(evicted())
+            }
+        }
+    }
+
+    /// After the cursor was lagged: where it reads on (the oldest chunk retained, known
+    /// once it is published, or the end of the stream), and the bytes skipped to get
+    /// there.
+    #[cold]
+    fn lagged(&mut self) -> io::Error {
+        let resume = match self.subscriber.recv() {
+            Ok(chunk) => {
+                let offset = chunk.offset;
+                self.current = chunk.data;
+                offset
+            }
+            Err(RecvError::Evicted) => {
+                self.evicted = true;
+                return evicted();
+            }
+            // Closed right after the lag: the stream ends where the writer stopped. A
+            // second lag cannot come before a chunk is published.
+            Err(_) => self.end.offset().unwrap_or(self.position),
+        };
+        let bytes = resume.saturating_sub(self.position);
+        self.position = self.position.max(resume);
+        lagged(bytes)
+    }
+}
+
+fn lagged(bytes: u64) -> io::Error {
+    io::Error::other(Lagged { bytes })
+}
+
+fn evicted() -> io::Error {
+    io::Error::other(Evicted)
+}
+
+impl io::Read for ByteReader {
+    /// Reads bytes of one chunk at most; `Ok(0)` at the clean end.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let available = io::BufRead::fill_buf(self)?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl io::BufRead for ByteReader {
+    /// The unread rest of the current chunk, itself (no copy); empty at the clean end.
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.fill()?;
+        Ok(&self.current)
+    }
+
+    /// Commits `amt` bytes of what [`fill_buf`](io::BufRead::fill_buf) returned.
+    fn consume(&mut self, amt: usize) {
+        let amt = amt.min(self.current.len());
+        self.current.advance(amt);
+        self.position += amt as u64;
+    }
+}
+
+impl Clone for ByteReader {
+    /// An independent reader at the same offset (the rest of the current chunk shared,
+    /// not copied).
+    fn clone(&self) -> Self {
+        Self {
+            subscriber: self.subscriber.clone(),
+            current: self.current.clone(),
+            position: self.position,
+            end: Arc::clone(&self.end),
+            evicted: self.evicted,
+        }
+    }
+}
+
+impl fmt::Debug for ByteReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteReader")
+            .field("position", &self.position)
+            .field("buffered", &self.current.len())
+            .field("evicted", &self.evicted)
+            .finish_non_exhaustive()
+    }
+}

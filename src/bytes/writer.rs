@@ -1,0 +1,206 @@
+//! `ByteWriter`: the single writer of a byte stream.
+
+use std::io;
+use std::sync::Arc;
+
+use ::bytes::{Bytes, BytesMut};
+
+use super::end::End;
+use super::{ByteReader, Chunk};
+use crate::position::Position;
+use crate::publisher::Publisher;
+
+/// The writer of a byte stream: [`io::Write`] with small writes coalesced into chunks of
+/// `chunk_size`, and [`write_bytes`](ByteWriter::write_bytes) for zero-copy chunks.
+///
+/// A write waits until its bytes fit within `max_bytes` of the slowest `Block` reader.
+/// End the stream with [`finish`](ByteWriter::finish) (clean) or
+/// [`abort`](ByteWriter::abort) (an error for every reader); **dropping it without
+/// either ends the stream with [`io::ErrorKind::UnexpectedEof`]** after the data already
+/// published, and discards the bytes still buffered.
+///
+/// # Invariants
+///
+/// - `published` is the offset of the next chunk (the bytes published so far); the
+///   buffered bytes `pending` follow it, so `written = published + pending.len()`.
+/// - `end` is set before `publisher` is dropped (by `finish`, `abort` or `Drop`).
+pub struct ByteWriter {
+    // `publisher` is dropped after `Drop::drop` sets `end`.
+    publisher: Publisher<Chunk>,
+    pending: BytesMut,
+    chunk_size: usize,
+    max_bytes: usize,
+    published: u64,
+    end: Arc<End>,
+    ended: bool,
+}
+
+impl ByteWriter {
+    pub(crate) fn new(
+        publisher: Publisher<Chunk>,
+        chunk_size: usize,
+        max_bytes: usize,
+        end: Arc<End>,
+    ) -> Self {
+        Self {
+            publisher,
+            pending: BytesMut::new(),
+            chunk_size,
+            max_bytes,
+            published: 0,
+            end,
+            ended: false,
+        }
+    }
+
+    /// Publishes `data` as it is, without copying (a chunk larger than `max_bytes` is
+    /// split into pieces that fit). Bytes buffered by earlier `write` calls go first.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use tailcast::bytes::{self, Bytes};
+    ///
+    /// let (mut writer, mut reader) = bytes::channel(4);
+    /// let reading = std::thread::spawn(move || {
+    ///     let mut all = Vec::new();
+    ///     reader.read_to_end(&mut all).map(|_| all)
+    /// });
+    /// writer.write_bytes(Bytes::from_static(b"larger than max_bytes"))?;
+    /// writer.finish()?;
+    /// assert_eq!(reading.join().unwrap()?, b"larger than max_bytes");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn write_bytes(&mut self, mut data: Bytes) -> io::Result<()> {
+        self.publish_pending();
+        while !data.is_empty() {
+            let piece = data.split_to(data.len().min(self.max_bytes));
+            self.publish(piece);
+        }
+        Ok(())
+    }
+
+    /// Ends the stream cleanly: readers read everything written (buffered bytes are
+    /// published first), then `Ok(0)` on every later read.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.publish_pending();
+        self.end.finish(self.published);
+        self.ended = true;
+        Ok(())
+    }
+
+    /// Ends the stream with `error`: readers read everything published (bytes still
+    /// buffered by `write` are discarded), then an error of `error`'s kind and message on
+    /// every later read. Never waits.
+    pub fn abort(mut self, error: io::Error) {
+        self.end.abort(&error, self.published);
+        self.ended = true;
+    }
+
+    /// A reader at the live end: it reads the bytes published after this call (and the
+    /// bytes buffered now, once they are published).
+    pub fn reader(&self) -> ByteReader {
+        ByteReader::new(
+            self.publisher.subscribe(),
+            self.published,
+            Arc::clone(&self.end),
+        )
+    }
+
+    /// A reader at the oldest byte still retained ([`Builder::retain_bytes`]), or at the
+    /// live end if nothing is.
+    ///
+    /// [`Builder::retain_bytes`]: super::Builder::retain_bytes
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    ///
+    /// let mut writer = tailcast::bytes::Builder::new()
+    ///     .chunk_size(4)
+    ///     .retain_bytes(8)
+    ///     .build_writer()?;
+    /// writer.write_all(b"0123456789abcdef")?;
+    /// let mut late = writer.reader_from_oldest();
+    /// assert_eq!(late.position(), 8);
+    /// writer.finish()?;
+    /// let mut rest = String::new();
+    /// late.read_to_string(&mut rest)?;
+    /// assert_eq!(rest, "89abcdef");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reader_from_oldest(&self) -> ByteReader {
+        let mut subscriber = self
+            .publisher
+            .subscribe_at(Position::Oldest)
+            .expect("the oldest position is always inside the window");
+        // The writer is borrowed: nothing is published meanwhile, so the first chunk the
+        // new cursor sees (if any) is the oldest retained one.
+        let offset = match subscriber.try_peek() {
+            Ok(chunk) => chunk.offset,
+            Err(_) => self.published,
+        };
+        ByteReader::new(subscriber, offset, Arc::clone(&self.end))
+    }
+
+    /// The bytes accepted so far (published or buffered).
+    pub fn written(&self) -> u64 {
+        self.published + self.pending.len() as u64
+    }
+
+    fn publish(&mut self, data: Bytes) {
+        let offset = self.published;
+        self.published += data.len() as u64;
+        self.publisher.publish(Chunk { offset, data });
+    }
+
+    fn publish_pending(&mut self) {
+        if !self.pending.is_empty() {
+            let chunk = self.pending.split().freeze();
+            self.publish(chunk);
+        }
+    }
+}
+
+impl io::Write for ByteWriter {
+    /// Buffers `buf` into the current chunk, publishing each chunk as it fills; waits for
+    /// room as needed. Accepts all of `buf`.
+    fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len();
+        while !buf.is_empty() {
+            if self.pending.capacity() == self.pending.len() {
+                self.pending.reserve(self.chunk_size - self.pending.len());
+            }
+            let take = buf.len().min(self.chunk_size - self.pending.len());
+            self.pending.extend_from_slice(&buf[..take]);
+            buf = &buf[take..];
+            if self.pending.len() == self.chunk_size {
+                self.publish_pending();
+            }
+        }
+        Ok(n)
+    }
+
+    /// Publishes the bytes buffered (waiting for room as needed).
+    fn flush(&mut self) -> io::Result<()> {
+        self.publish_pending();
+        Ok(())
+    }
+}
+
+impl Drop for ByteWriter {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.end.drop_unfinished(self.published);
+        }
+    }
+}
+
+impl std::fmt::Debug for ByteWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ByteWriter")
+            .field("written", &self.written())
+            .field("published", &self.published)
+            .field("chunk_size", &self.chunk_size)
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
+}
