@@ -52,6 +52,9 @@ mutants=(
     "relay-bypass~src/wait/recv.rs~.poll(\&mut Context::from_waker(\&relay))\n                    .is_pending()\n                {\n                    return Poll::Pending;\n                }\n                if let Some(parked)~.poll(cx)\n                    .is_pending()\n                {\n                    return Poll::Pending;\n                }\n                if let Some(parked)~relay_waker_drop_publishes"
     "relay-keeps-old~src/raw/relay.rs~Some(current) if current.will_wake(cx.waker()) => None,~Some(_) => None,~relay_repoll_vs_publish"
     "need-ignores-staged~src/publisher.rs~            Some(ws) => ws.need(ws.staged()),~            Some(ws) => ws.need(0),~bytes_room_partial_reads_then_commit bytes_room_two_readers"
+    "tee-no-notify~src/bytes/tee.rs~        self.leading.store(false, Ordering::Release);\n        self.event.notify(usize::MAX);~        self.leading.store(false, Ordering::Release);~tee_two_readers_share_the_source"
+    "tee-no-recheck~src/bytes/reader.rs~            full_fence();\n            match self.attempt(pull) {~            full_fence();\n            match match self.subscriber.try_recv() { Err(TryRecvError::Empty) => Lead::Other, other => Lead::Done(other.map_err(RecvError::from)) } {~tee_two_readers_share_the_source tee_reader_stops_after_one_chunk"
+    "tee-leader-behind~src/bytes/reader.rs~        match self.subscriber.try_recv() {\n            Err(TryRecvError::Empty) => {\n                pull.lead();~        match Err::<Chunk, _>(TryRecvError::Empty) {\n            Err(TryRecvError::Empty) => {\n                pull.lead();~tee_two_readers_share_the_source"
     "relay-wake-lost~src/raw/relay.rs~            defer(waker);~            drop(waker);~wake_async close_async block_publish_async relay_repoll_vs_publish"
 )
 

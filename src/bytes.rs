@@ -25,6 +25,9 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! Without a writer: [`tee`] fans an [`io::Read`](std::io::Read) source out to readers
+//! that pull it themselves, and [`copy_to_all`] copies one source to several sinks at once.
+//!
 //! # How a stream ends
 //!
 //! - [`ByteWriter::finish`]: readers read everything written, then `Ok(0)` on every call.
@@ -55,13 +58,17 @@
 #![deny(unsafe_code)]
 
 mod config;
+mod copy;
 mod end;
 mod reader;
+mod tee;
 mod writer;
 
 pub use ::bytes::Bytes;
 pub use config::{channel, Builder};
+pub use copy::copy_to_all;
 pub use reader::{ByteReader, Evicted, Lagged};
+pub use tee::{tee, Tee};
 pub use writer::ByteWriter;
 
 /// One event of a byte stream: a chunk and the absolute offset of its first byte.

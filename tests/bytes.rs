@@ -125,7 +125,9 @@ fn unread_bytes_stay_within_max_bytes_and_one_chunk() {
         loop {
             // Everything the writer reports published is at most `max_bytes` ahead of what
             // this reader took, plus the rest of the chunk it is in (chunks up to 700).
-            let ahead = seen.load(Ordering::Acquire) - reader.position();
+            let ahead = seen
+                .load(Ordering::Acquire)
+                .saturating_sub(reader.position());
             worst = worst.max(ahead);
             assert!(ahead < max_bytes as u64 + 700, "{ahead} bytes unread");
             let want = 1 + rng.below(buf.len() as u64) as usize;

@@ -5,10 +5,12 @@ use std::io;
 use std::sync::Arc;
 
 use ::bytes::{Buf, Bytes};
+use event_listener::Listener;
 
 use super::end::End;
 use super::Chunk;
-use crate::error::RecvError;
+use crate::error::{RecvError, TryRecvError};
+use crate::raw::sync::full_fence;
 use crate::subscriber::Subscriber;
 
 /// A reader of a byte stream: [`io::Read`] and [`io::BufRead`] (zero-copy through
@@ -37,6 +39,28 @@ pub struct ByteReader {
     position: u64,
     end: Arc<End>,
     evicted: bool,
+    /// The source a reader of a [`tee`](super::tee) pulls from when it finds the stream
+    /// empty; `None` for a stream with a writer.
+    pull: Option<Arc<dyn Pull>>,
+}
+
+/// A source that readers pull from: the one that finds the stream empty reads the next
+/// chunk and publishes it for all (see `tee`).
+pub(crate) trait Pull: Send + Sync {
+    /// Becomes the one reader reading the source; `false` if another one is. The caller
+    /// then sees every chunk earlier leaders published (the election is an `Acquire`
+    /// pairing with their release).
+    fn try_acquire(&self) -> bool;
+
+    /// As the leader: reads one chunk from the source and publishes it (or ends the
+    /// stream), then releases the source.
+    fn lead(&self);
+
+    /// As the leader: releases the source without reading it.
+    fn release(&self);
+
+    /// Notified after every publish and every release of the source.
+    fn event(&self) -> &event_listener::Event;
 }
 
 /// The inner error of a read that lost bytes under [`LagPolicy::Skip`]: `bytes` were
@@ -105,7 +129,14 @@ impl ByteReader {
             position,
             end,
             evicted: false,
+            pull: None,
         }
+    }
+
+    /// A reader that pulls from `pull` when the stream is empty.
+    pub(crate) fn pulling(mut self, pull: Arc<dyn Pull>) -> Self {
+        self.pull = Some(pull);
+        self
     }
 
     /// The absolute offset of the next byte this reader returns.
@@ -145,7 +176,7 @@ impl ByteReader {
         if self.evicted {
             return Err(evicted());
         }
-        match self.subscriber.recv() {
+        match self.next_event() {
             Ok(chunk) => {
                 debug_assert_eq!(chunk.offset, self.position, "chunks follow each other");
                 self.current = chunk.data;
@@ -160,12 +191,68 @@ impl ByteReader {
         }
     }
 
+    /// The next chunk: a blocking receive, or for a tee's reader, a receive that reads the
+    /// source itself when nobody else is.
+    fn next_event(&mut self) -> Result<Chunk, RecvError> {
+        let Some(pull) = self.pull.clone() else {
+            return self.subscriber.recv();
+        };
+        let pull = &*pull;
+        loop {
+            match self.attempt(pull) {
+                Lead::Done(done) => return done,
+                Lead::Again => continue,
+                Lead::Other => {}
+            }
+            // Another reader is reading the source: wait for its publish or its release.
+            // Registered before the re-checks, so neither can be missed.
+            event_listener::listener!(pull.event() => listener);
+            // Store-load barrier: pairs with the fence in the leader's `notify`. Without
+            // it our re-check can read the stream from before the leader's publish while
+            // the leader's `notify` reads the listener list from before our registration.
+            full_fence();
+            match self.attempt(pull) {
+                Lead::Done(done) => return done,
+                Lead::Again => continue,
+                Lead::Other => listener.wait(),
+            }
+        }
+    }
+
+    /// Takes the next chunk if there is one, or else tries to lead the source.
+    fn attempt(&mut self, pull: &dyn Pull) -> Lead {
+        match self.subscriber.try_recv() {
+            Err(TryRecvError::Empty) => self.lead_or_take(pull),
+            other => Lead::Done(other.map_err(RecvError::from)),
+        }
+    }
+
+    /// Tries to become the leader; as the leader, takes a chunk an earlier leader
+    /// published (our `Empty` may have been read before we saw it: a leader that is not
+    /// caught up would wait for room only it can make, which loom's
+    /// `tee_two_readers_share_the_source` found), or else reads the source.
+    fn lead_or_take(&mut self, pull: &dyn Pull) -> Lead {
+        if !pull.try_acquire() {
+            return Lead::Other;
+        }
+        match self.subscriber.try_recv() {
+            Err(TryRecvError::Empty) => {
+                pull.lead();
+                Lead::Again
+            }
+            other => {
+                pull.release();
+                Lead::Done(other.map_err(RecvError::from))
+            }
+        }
+    }
+
     /// After the cursor was lagged: where it reads on (the oldest chunk retained, known
     /// once it is published, or the end of the stream), and the bytes skipped to get
     /// there.
     #[cold]
     fn lagged(&mut self) -> io::Error {
-        let resume = match self.subscriber.recv() {
+        let resume = match self.next_event() {
             Ok(chunk) => {
                 let offset = chunk.offset;
                 self.current = chunk.data;
@@ -183,6 +270,16 @@ impl ByteReader {
         self.position = self.position.max(resume);
         lagged(bytes)
     }
+}
+
+/// What an attempt to lead a tee's source came to.
+enum Lead {
+    /// Another reader leads: wait.
+    Other,
+    /// We led (published a chunk or ended the stream): look again.
+    Again,
+    /// A chunk (or the end) was there after all.
+    Done(Result<Chunk, RecvError>),
 }
 
 fn lagged(bytes: u64) -> io::Error {
@@ -232,6 +329,7 @@ impl Clone for ByteReader {
             position: self.position,
             end: Arc::clone(&self.end),
             evicted: self.evicted,
+            pull: self.pull.clone(),
         }
     }
 }
