@@ -49,6 +49,14 @@ impl End {
         });
     }
 
+    /// The offset a cleanly finished stream ended at.
+    pub(crate) fn finished_at(&self) -> Option<u64> {
+        self.0
+            .get()
+            .filter(|state| matches!(state.how, How::Finished))
+            .map(|state| state.at)
+    }
+
     /// The offset the stream ended at, once it has.
     pub(crate) fn offset(&self) -> Option<u64> {
         self.0.get().map(|state| state.at)

@@ -27,16 +27,21 @@ use crate::subscriber::Subscriber;
 ///
 /// # Invariants
 ///
-/// - `position` is the offset of the next byte this reader returns.
-/// - `current` is the unread rest of the chunk this reader took last; the cursor is past
-///   that chunk (its room is freed when the reader takes it, so a reader that is in the
-///   middle of a chunk never holds the writer back), and `position + current.len()` is
-///   the chunk's end.
+/// - `position` is the offset of the next byte taken from `current`; `skip_to >=` is
+///   where a forward seek asked the next read to start ([`position`](ByteReader::position)
+///   reports the larger).
+/// - `held` is the whole chunk this reader took last, starting at `held_offset`, and
+///   `current` its unread rest: the cursor is past that chunk (its room is freed when the
+///   reader takes it, so a reader in the middle of a chunk never holds the writer back),
+///   and `position + current.len() = held_offset + held.len()`.
 /// - `evicted` is sticky: every read after an eviction reports it.
 pub struct ByteReader {
     subscriber: Subscriber<Chunk>,
     current: Bytes,
     position: u64,
+    held: Bytes,
+    held_offset: u64,
+    skip_to: u64,
     end: Arc<End>,
     evicted: bool,
     /// The source a reader of a [`tee`](super::tee) pulls from when it finds the stream
@@ -127,6 +132,9 @@ impl ByteReader {
             subscriber,
             current: Bytes::new(),
             position,
+            held: Bytes::new(),
+            held_offset: position,
+            skip_to: position,
             end,
             evicted: false,
             pull: None,
@@ -141,7 +149,7 @@ impl ByteReader {
 
     /// The absolute offset of the next byte this reader returns.
     pub fn position(&self) -> u64 {
-        self.position
+        self.position.max(self.skip_to)
     }
 
     /// The next chunk (or the unread rest of the current one), without copying; `None`
@@ -164,31 +172,160 @@ impl ByteReader {
         }
         let chunk = std::mem::take(&mut self.current);
         self.position += chunk.len() as u64;
+        self.skip_to = self.skip_to.max(self.position);
         Ok(Some(chunk))
     }
 
-    /// Makes `current` non-empty, or returns the end (`Ok` with `current` empty) or an
-    /// error.
+    /// Makes `current` non-empty (starting at `skip_to`), or returns the end (`Ok` with
+    /// `current` empty) or an error.
     fn fill(&mut self) -> io::Result<()> {
-        if !self.current.is_empty() {
-            return Ok(());
-        }
-        if self.evicted {
-            return Err(evicted());
-        }
-        match self.next_event() {
-            Ok(chunk) => {
-                debug_assert_eq!(chunk.offset, self.position, "chunks follow each other");
-                self.current = chunk.data;
-                Ok(())
+        loop {
+            if !self.current.is_empty() {
+                if self.position < self.skip_to {
+                    let n = (self.skip_to - self.position).min(self.current.len() as u64);
+                    self.current.advance(n as usize);
+                    self.position += n;
+                    continue;
+                }
+                return Ok(());
             }
-            Err(RecvError::Closed) => self.end.outcome(),
-            Err(RecvError::Lagged(_)) => Err(self.lagged()),
-            Err(RecvError::Evicted) => {
-                self.evicted = true;
-                Err(evicted())
+            if self.evicted {
+                return Err(evicted());
+            }
+            match self.next_event() {
+                Ok(chunk) => self.take(chunk),
+                Err(RecvError::Closed) => return self.end.outcome(),
+                Err(RecvError::Lagged(_)) => return Err(self.lagged()),
+                Err(RecvError::Evicted) => {
+                    self.evicted = true;
+                    return Err(evicted());
+                }
             }
         }
+    }
+
+    /// Takes `chunk` as the current one.
+    fn take(&mut self, chunk: Chunk) {
+        debug_assert!(chunk.offset >= self.position, "chunks follow each other");
+        self.position = chunk.offset;
+        self.held_offset = chunk.offset;
+        self.held = chunk.data.clone();
+        self.current = chunk.data;
+    }
+
+    /// Reads bytes at `offset` into `buf` without moving this reader (std's `FileExt`
+    /// argument order): waits until `[offset, offset + buf.len())` is written or the
+    /// stream ends (then a partial read, or `Ok(0)` at or past a finished end). A
+    /// zero-length read never waits.
+    ///
+    /// Works from the start of the chunk this reader is in on (a reader at position `p`
+    /// keeps everything from `p` on alive); before that, an `InvalidInput` error naming
+    /// the window.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    ///
+    /// let (mut writer, mut reader) = tailcast::bytes::Builder::new().chunk_size(4).build()?;
+    /// writer.write_all(b"0123456789")?;
+    /// writer.finish()?;
+    /// let mut two = [0; 2];
+    /// reader.read_exact(&mut two)?; // "01"
+    /// let mut buf = [0; 6];
+    /// assert_eq!(reader.read_at(&mut buf, 3)?, 6);
+    /// assert_eq!(&buf, b"345678");
+    /// assert_eq!(reader.read_at(&mut buf, 8)?, 2); // the end: partial
+    /// assert_eq!(reader.read_at(&mut buf, 10)?, 0);
+    /// assert_eq!(reader.position(), 2); // not moved
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if offset < self.held_offset {
+            return Err(self.before_window(offset));
+        }
+        let held_end = self.held_offset + self.held.len() as u64;
+        let mut filled = 0;
+        if offset < held_end {
+            let from = (offset - self.held_offset) as usize;
+            let n = (self.held.len() - from).min(buf.len());
+            buf[..n].copy_from_slice(&self.held[from..from + n]);
+            filled = n;
+        }
+        if filled == buf.len() {
+            return Ok(filled);
+        }
+        // Further on: an independent reader from the end of the held chunk, which keeps
+        // what it reads alive while it reads.
+        let mut ahead = self.clone_at(held_end);
+        ahead.skip_to = offset + filled as u64;
+        while filled < buf.len() {
+            match ahead.fill() {
+                Ok(()) if ahead.current.is_empty() => break,
+                Ok(()) => {
+                    let n = ahead.current.len().min(buf.len() - filled);
+                    buf[filled..filled + n].copy_from_slice(&ahead.current[..n]);
+                    io::BufRead::consume(&mut ahead, n);
+                    filled += n;
+                }
+                Err(_) if filled > 0 => break,
+                Err(e) if e.get_ref().is_some_and(|e| e.is::<Lagged>()) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("tailcast::bytes: the range at {offset} was reclaimed ({e})"),
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
+
+    /// Reads exactly `buf.len()` bytes at `offset` (see [`read_at`](ByteReader::read_at));
+    /// `UnexpectedEof` if the stream ends first.
+    pub fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read_at(buf, offset)? {
+                0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "tailcast::bytes: the stream ended before the range",
+                    ))
+                }
+                n => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An independent reader whose cursor is where this one's is, holding nothing, at
+    /// `offset` (the end of the held chunk).
+    fn clone_at(&self, offset: u64) -> ByteReader {
+        ByteReader {
+            subscriber: self.subscriber.clone(),
+            current: Bytes::new(),
+            position: offset,
+            held: Bytes::new(),
+            held_offset: offset,
+            skip_to: offset,
+            end: Arc::clone(&self.end),
+            evicted: self.evicted,
+            pull: self.pull.clone(),
+        }
+    }
+
+    fn before_window(&self, offset: u64) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "tailcast::bytes: offset {offset} is before this reader's window, which starts at {}",
+                self.held_offset
+            ),
+        )
     }
 
     /// The next chunk: a blocking receive, or for a tee's reader, a receive that reads the
@@ -255,7 +392,9 @@ impl ByteReader {
         let resume = match self.next_event() {
             Ok(chunk) => {
                 let offset = chunk.offset;
-                self.current = chunk.data;
+                let from = self.position;
+                self.take(chunk);
+                self.position = from;
                 offset
             }
             Err(RecvError::Evicted) => {
@@ -316,6 +455,44 @@ impl io::BufRead for ByteReader {
         let amt = amt.min(self.current.len());
         self.current.advance(amt);
         self.position += amt as u64;
+        self.skip_to = self.skip_to.max(self.position);
+    }
+}
+
+impl io::Seek for ByteReader {
+    /// Forward: later reads skip to the offset (nothing waits now). Back: within the
+    /// chunk this reader is in; before it, `InvalidInput` naming the window.
+    /// `SeekFrom::End` only once the stream finished.
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+        let target = match to {
+            io::SeekFrom::Start(n) => Some(n),
+            io::SeekFrom::Current(d) => self.position().checked_add_signed(d),
+            io::SeekFrom::End(d) => match self.end.finished_at() {
+                Some(end) => end.checked_add_signed(d),
+                None => {
+                    return Err(invalid(
+                        "tailcast::bytes: SeekFrom::End before the stream finished".into(),
+                    ))
+                }
+            },
+        };
+        let Some(target) = target else {
+            return Err(invalid(format!(
+                "tailcast::bytes: {to:?} from {} is out of range",
+                self.position()
+            )));
+        };
+        if target >= self.position {
+            self.skip_to = target;
+        } else if target >= self.held_offset {
+            self.current = self.held.slice((target - self.held_offset) as usize..);
+            self.position = target;
+            self.skip_to = target;
+        } else {
+            return Err(self.before_window(target));
+        }
+        Ok(target)
     }
 }
 
@@ -327,6 +504,9 @@ impl Clone for ByteReader {
             subscriber: self.subscriber.clone(),
             current: self.current.clone(),
             position: self.position,
+            held: self.held.clone(),
+            held_offset: self.held_offset,
+            skip_to: self.skip_to,
             end: Arc::clone(&self.end),
             evicted: self.evicted,
             pull: self.pull.clone(),
