@@ -55,6 +55,8 @@ mutants=(
     "tee-no-notify~src/bytes/tee.rs~        self.leading.store(false, Ordering::Release);\n        self.event.notify(usize::MAX);~        self.leading.store(false, Ordering::Release);~tee_two_readers_share_the_source"
     "tee-no-recheck~src/bytes/reader.rs~            full_fence();\n            match self.attempt(pull) {~            full_fence();\n            match match self.subscriber.try_recv() { Err(TryRecvError::Empty) => Lead::Other, other => Lead::Done(other.map_err(RecvError::from)) } {~tee_two_readers_share_the_source tee_reader_stops_after_one_chunk"
     "tee-leader-behind~src/bytes/reader.rs~        match self.subscriber.try_recv() {\n            Err(TryRecvError::Empty) => {\n                pull.lead();~        match Err::<Chunk, _>(TryRecvError::Empty) {\n            Err(TryRecvError::Empty) => {\n                pull.lead();~tee_two_readers_share_the_source"
+    "ranges-no-notify~src/bytes/ranges.rs~            self.end_if_complete();\n            room.notify(usize::MAX);~            self.end_if_complete();~ranges_far_write_waits_for_the_prefix"
+    "ranges-no-recheck~src/bytes/ranges.rs~            if end <= state.prefix + self.shared.max_bytes {\n                continue;\n            }\n            drop(state);\n            moved.wait();~            drop(state);\n            moved.wait();~ranges_far_write_waits_for_the_prefix"
     "relay-wake-lost~src/raw/relay.rs~            defer(waker);~            drop(waker);~wake_async close_async block_publish_async relay_repoll_vs_publish"
 )
 

@@ -60,6 +60,8 @@
 mod config;
 mod copy;
 mod end;
+mod intervals;
+mod ranges;
 mod reader;
 mod tee;
 mod writer;
@@ -67,6 +69,7 @@ mod writer;
 pub use ::bytes::Bytes;
 pub use config::{channel, Builder};
 pub use copy::copy_to_all;
+pub use ranges::RangeWriter;
 pub use reader::{ByteReader, Evicted, Lagged};
 pub use tee::{tee, Tee};
 pub use writer::ByteWriter;

@@ -141,6 +141,10 @@ impl ByteWriter {
         ByteReader::new(subscriber, offset, Arc::clone(&self.end))
     }
 
+    pub(crate) fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// The bytes accepted so far (published or buffered).
     pub fn written(&self) -> u64 {
         self.published + self.pending.len() as u64

@@ -1,0 +1,307 @@
+//! `RangeWriter`: writes at any offset, in any order, from any thread; readers get the
+//! contiguous prefix, in order, as soon as it is complete.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
+
+use ::bytes::Bytes;
+use event_listener::{listener, Event, Listener};
+
+use super::intervals::Intervals;
+use super::{ByteReader, ByteWriter};
+use crate::raw::sync::{lock, Mutex};
+
+/// The writer of a byte stream written out of order, as parallel range downloads do
+/// (made by [`ByteWriter::into_ranges`]). `Clone + Send + Sync`: one clone per thread.
+///
+/// [`write_at`](RangeWriter::write_at) accepts writes in any order; the contiguous prefix
+/// is published as soon as it is complete. Bytes written ahead of the prefix count against
+/// `max_bytes`: a write ending more than `max_bytes` past the prefix waits until the prefix
+/// catches up (a write at the prefix always fits). Writing the same bytes twice is fine; a
+/// write that disagrees with bytes already buffered is `InvalidData` (bytes already
+/// published are not compared).
+///
+/// ```
+/// use std::io::Read;
+///
+/// let (writer, mut reader) = tailcast::bytes::channel(1 << 20);
+/// let ranges = writer.into_ranges();
+/// // Two downloads of the halves, the second one first.
+/// std::thread::scope(|s| {
+///     for (offset, part) in [(6, &b"world"[..]), (0, &b"hello "[..])] {
+///         let ranges = ranges.clone();
+///         s.spawn(move || ranges.write_at(offset, part).unwrap());
+///     }
+/// });
+/// ranges.finish(11)?;
+/// let mut all = String::new();
+/// reader.read_to_string(&mut all)?;
+/// assert_eq!(all, "hello world");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Invariants
+///
+/// - `pieces` are disjoint and start at or after `prefix`; `intervals` is their coverage,
+///   canonical. `prefix` bytes were published in order.
+/// - `writer` is `None` once the stream ended (finished or aborted); `end_reader` is then
+///   a reader at its end, for [`reader`](RangeWriter::reader).
+#[derive(Clone)]
+pub struct RangeWriter {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Notified whenever the prefix moves or the stream ends.
+    room: Event,
+    max_bytes: u64,
+}
+
+struct State {
+    writer: Option<ByteWriter>,
+    end_reader: Option<ByteReader>,
+    pieces: BTreeMap<u64, Bytes>,
+    intervals: Intervals,
+    prefix: u64,
+    finish_len: Option<u64>,
+}
+
+impl ByteWriter {
+    /// Turns this writer into a [`RangeWriter`] (bytes buffered are published first; the
+    /// ranges continue from [`written`](ByteWriter::written)).
+    pub fn into_ranges(mut self) -> RangeWriter {
+        use std::io::Write;
+        let _ = self.flush();
+        let max_bytes = self.max_bytes() as u64;
+        let prefix = self.written();
+        RangeWriter {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    writer: Some(self),
+                    end_reader: None,
+                    pieces: BTreeMap::new(),
+                    intervals: Intervals::default(),
+                    prefix,
+                    finish_len: None,
+                }),
+                room: Event::new(),
+                max_bytes,
+            }),
+        }
+    }
+}
+
+impl RangeWriter {
+    /// Writes `data` at `offset`. Waits while the write would end more than `max_bytes`
+    /// past the published prefix (a write larger than `max_bytes` goes in pieces).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidData` if it disagrees with bytes buffered for the same offsets;
+    /// `InvalidInput` past the length given to [`finish`](RangeWriter::finish);
+    /// `BrokenPipe` once the stream has ended.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let max = self.shared.max_bytes as usize;
+        for (i, piece) in data.chunks(max.max(1)).enumerate() {
+            self.write_piece(offset + (i * max) as u64, piece)?;
+        }
+        Ok(())
+    }
+
+    fn write_piece(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let end = offset + data.len() as u64;
+        loop {
+            let mut state = lock(&self.shared.state);
+            state.check(offset, end)?;
+            if end <= state.prefix + self.shared.max_bytes {
+                return state.insert(offset, data, &self.shared.room);
+            }
+            drop(state);
+            // Registered before the re-check: a prefix move in between is not missed.
+            listener!(self.shared.room => moved);
+            let state = lock(&self.shared.state);
+            state.check(offset, end)?;
+            if end <= state.prefix + self.shared.max_bytes {
+                continue;
+            }
+            drop(state);
+            moved.wait();
+        }
+    }
+
+    /// Ends the stream cleanly once `[0, len)` is complete (at once if it is), and
+    /// rejects writes past `len` from now on.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if bytes past `len` were already written; `BrokenPipe` once the
+    /// stream has ended.
+    pub fn finish(&self, len: u64) -> io::Result<()> {
+        let mut state = lock(&self.shared.state);
+        if state.writer.is_none() {
+            return Err(ended());
+        }
+        if state.prefix > len || state.intervals.any_from(len) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("tailcast::bytes: finish({len}): bytes past {len} were written"),
+            ));
+        }
+        state.finish_len = Some(len);
+        state.end_if_complete();
+        drop(state);
+        self.shared.room.notify(usize::MAX);
+        Ok(())
+    }
+
+    /// Ends the stream with `error` (see [`ByteWriter::abort`]); buffered ranges are
+    /// discarded. Harmless once the stream has ended.
+    pub fn abort(&self, error: io::Error) {
+        let mut state = lock(&self.shared.state);
+        if let Some(writer) = state.writer.take() {
+            state.end_reader = Some(writer.reader());
+            writer.abort(error);
+        }
+        state.pieces.clear();
+        drop(state);
+        self.shared.room.notify(usize::MAX);
+    }
+
+    /// A reader at the end of the published prefix (see [`ByteWriter::reader`]).
+    pub fn reader(&self) -> ByteReader {
+        self.reader_with(ByteWriter::reader)
+    }
+
+    /// A reader at the oldest byte retained (see [`ByteWriter::reader_from_oldest`]); once
+    /// the stream has ended, at its end.
+    pub fn reader_from_oldest(&self) -> ByteReader {
+        self.reader_with(ByteWriter::reader_from_oldest)
+    }
+
+    fn reader_with(&self, make: impl FnOnce(&ByteWriter) -> ByteReader) -> ByteReader {
+        let state = lock(&self.shared.state);
+        match (&state.writer, &state.end_reader) {
+            (Some(writer), _) => make(writer),
+            (None, Some(reader)) => reader.clone(),
+            (None, None) => unreachable!("an ended stream keeps a reader at its end"),
+        }
+    }
+
+    /// The bytes published in order so far.
+    pub fn published(&self) -> u64 {
+        lock(&self.shared.state).prefix
+    }
+}
+
+impl State {
+    fn check(&self, offset: u64, end: u64) -> io::Result<()> {
+        if self.writer.is_none() {
+            return Err(ended());
+        }
+        if let Some(len) = self.finish_len {
+            if end > len {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("tailcast::bytes: write_at({offset}..{end}) is past the finished length {len}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Buffers `data` at `offset` (checked against what is buffered), then publishes the
+    /// prefix it completes.
+    fn insert(&mut self, offset: u64, data: &[u8], room: &Event) -> io::Result<()> {
+        let end = offset + data.len() as u64;
+        if end <= self.prefix {
+            return Ok(());
+        }
+        let (offset, data) = if offset < self.prefix {
+            (self.prefix, &data[(self.prefix - offset) as usize..])
+        } else {
+            (offset, data)
+        };
+        // Compare with every buffered piece it overlaps; keep the uncovered parts.
+        let mut uncovered = Vec::new();
+        let mut at = offset;
+        let overlapping: Vec<(u64, Bytes)> = self
+            .pieces
+            .range(..end)
+            .rev()
+            .take_while(|(s, p)| **s + p.len() as u64 > offset)
+            .map(|(s, p)| (*s, p.clone()))
+            .collect();
+        for (s, piece) in overlapping.into_iter().rev() {
+            let (from, to) = (s.max(offset), (s + piece.len() as u64).min(end));
+            let ours = &data[(from - offset) as usize..(to - offset) as usize];
+            let theirs = &piece[(from - s) as usize..(to - s) as usize];
+            if ours != theirs {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("tailcast::bytes: write_at: bytes {from}..{to} differ from those written before"),
+                ));
+            }
+            if from > at {
+                uncovered.push((at, from));
+            }
+            at = at.max(to);
+        }
+        if at < end {
+            uncovered.push((at, end));
+        }
+        for (from, to) in uncovered {
+            let bytes =
+                Bytes::copy_from_slice(&data[(from - offset) as usize..(to - offset) as usize]);
+            self.pieces.insert(from, bytes);
+        }
+        self.intervals.insert(offset, end);
+        self.publish_prefix(room);
+        Ok(())
+    }
+
+    /// Publishes the pieces that continue the prefix, in order.
+    fn publish_prefix(&mut self, room: &Event) {
+        let before = self.prefix;
+        while let Some(piece) = self.pieces.remove(&self.prefix) {
+            self.prefix += piece.len() as u64;
+            if let Some(writer) = self.writer.as_mut() {
+                // Waits for the slowest Block reader, as any write does.
+                let _ = writer.write_bytes(piece);
+            }
+        }
+        if self.prefix > before {
+            self.intervals.trim_below(self.prefix);
+            self.end_if_complete();
+            room.notify(usize::MAX);
+        }
+    }
+
+    fn end_if_complete(&mut self) {
+        if self.finish_len == Some(self.prefix) {
+            if let Some(writer) = self.writer.take() {
+                self.end_reader = Some(writer.reader());
+                let _ = writer.finish();
+            }
+        }
+    }
+}
+
+fn ended() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "tailcast::bytes: the stream has ended (finished or aborted)",
+    )
+}
+
+impl std::fmt::Debug for RangeWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = lock(&self.shared.state);
+        f.debug_struct("RangeWriter")
+            .field("published", &state.prefix)
+            .field("buffered", &state.intervals)
+            .field("finish_len", &state.finish_len)
+            .finish_non_exhaustive()
+    }
+}
