@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 start=$SECONDS
 step() { echo; echo "== $* ($((SECONDS - start)) s)"; }
 
-step "cargo test --workspace (debug)"
-cargo test --workspace
+step "cargo test --workspace --all-features (debug)"
+cargo test --workspace --all-features
 
 step "stress, release build (tests/stress.rs; 2 * 10^6 events here, 10^7 by default:" \
     "cargo test --release --test stress)"

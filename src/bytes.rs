@@ -25,6 +25,15 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! Async, behind cargo features (no executor is spawned; the waits are the same
+//! event-listener waits as the blocking ones): `tokio` gives `tokio::io::AsyncRead` and
+//! `AsyncBufRead` for [`ByteReader`], `AsyncWrite` for [`ByteWriter`] (`poll_write` waits
+//! for room, `poll_flush` publishes, `poll_shutdown` finishes) and `tee_async` for an
+//! `AsyncRead` source; `futures-io` the same traits from `futures-io` (`poll_close`
+//! finishes); `futures` a `futures_core::Stream<Item = io::Result<Bytes>>` of chunks for
+//! [`ByteReader`]. Without a feature, [`ByteReader::poll_next_chunk`] is the poll-driven
+//! read.
+//!
 //! Without a writer: [`tee`] fans an [`io::Read`](std::io::Read) source out to readers
 //! that pull it themselves, and [`copy_to_all`] copies one source to several sinks at once.
 //!
@@ -57,6 +66,7 @@
 
 #![deny(unsafe_code)]
 
+mod async_io;
 mod config;
 mod copy;
 mod end;
@@ -71,6 +81,8 @@ pub use config::{channel, Builder};
 pub use copy::copy_to_all;
 pub use ranges::RangeWriter;
 pub use reader::{ByteReader, Evicted, Lagged};
+#[cfg(feature = "tokio")]
+pub use tee::tee_async;
 pub use tee::{tee, Tee};
 pub use writer::ByteWriter;
 

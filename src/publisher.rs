@@ -426,6 +426,14 @@ impl<T> Publisher<T> {
         drop(self);
     }
 
+    /// Closes the stream as dropping does, keeping the publisher (for a writer that shuts
+    /// down through `&mut self`). The caller publishes nothing after it; dropping the
+    /// publisher later closes again, which changes nothing.
+    #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
+    pub(crate) fn close_in_place(&mut self) {
+        self.shared.close(self.tail.node());
+    }
+
     pub(crate) fn shared(&self) -> &Shared<T> {
         &self.shared
     }

@@ -25,8 +25,10 @@ use std::time::Instant;
 use crate::raw::shared::Shared;
 
 pub use publish::Publish;
+pub(crate) use publish::RoomWait;
 pub(crate) use recv::not_empty;
 pub use recv::Recv;
+pub(crate) use recv::RecvWait;
 
 /// One side of a blocking wait: its bounded yield and its park.
 pub(crate) trait Park {

@@ -4,14 +4,20 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
+use std::task::{Context, Poll};
+
 use ::bytes::{Buf, Bytes};
-use event_listener::Listener;
 
 use super::end::End;
 use super::Chunk;
-use crate::error::{RecvError, TryRecvError};
-use crate::raw::sync::full_fence;
+use crate::error::RecvError;
 use crate::subscriber::Subscriber;
+use crate::wait::RecvWait;
+
+mod pull;
+
+pub(crate) use pull::Pull;
+use pull::PullWait;
 
 /// A reader of a byte stream: [`io::Read`] and [`io::BufRead`] (zero-copy through
 /// [`fill_buf`](io::BufRead::fill_buf) and [`next_chunk`](ByteReader::next_chunk)), at
@@ -35,6 +41,10 @@ use crate::subscriber::Subscriber;
 ///   reader takes it, so a reader in the middle of a chunk never holds the writer back),
 ///   and `position + current.len() = held_offset + held.len()`.
 /// - `evicted` is sticky: every read after an eviction reports it.
+/// - `lagging` is set between a lag and the chunk (or end) it resumes at, which a
+///   poll-driven read may wait for.
+/// - The poll-driven waits (`wait`, `pull_wait`, a pending lead: `leading`) are released
+///   before the cursor moves by a blocking path, and on drop.
 pub struct ByteReader {
     subscriber: Subscriber<Chunk>,
     current: Bytes,
@@ -47,25 +57,16 @@ pub struct ByteReader {
     /// The source a reader of a [`tee`](super::tee) pulls from when it finds the stream
     /// empty; `None` for a stream with a writer.
     pull: Option<Arc<dyn Pull>>,
-}
-
-/// A source that readers pull from: the one that finds the stream empty reads the next
-/// chunk and publishes it for all (see `tee`).
-pub(crate) trait Pull: Send + Sync {
-    /// Becomes the one reader reading the source; `false` if another one is. The caller
-    /// then sees every chunk earlier leaders published (the election is an `Acquire`
-    /// pairing with their release).
-    fn try_acquire(&self) -> bool;
-
-    /// As the leader: reads one chunk from the source and publishes it (or ends the
-    /// stream), then releases the source.
-    fn lead(&self);
-
-    /// As the leader: releases the source without reading it.
-    fn release(&self);
-
-    /// Notified after every publish and every release of the source.
-    fn event(&self) -> &event_listener::Event;
+    /// A poll-driven receive's registration on the cursor's node.
+    wait: RecvWait<Chunk>,
+    /// A tee reader's poll-driven wait for another reader's lead.
+    pull_wait: PullWait,
+    /// Whether this (tee) reader leads the source with a poll-driven read pending.
+    leading: bool,
+    lagging: bool,
+    /// The end was yielded as a `Stream` item (`None` from then on).
+    #[cfg_attr(not(feature = "futures"), allow(dead_code))]
+    pub(super) terminated: bool,
 }
 
 /// The inner error of a read that lost bytes under [`LagPolicy::Skip`]: `bytes` were
@@ -138,6 +139,11 @@ impl ByteReader {
             end,
             evicted: false,
             pull: None,
+            wait: RecvWait::new(),
+            pull_wait: PullWait::default(),
+            leading: false,
+            lagging: false,
+            terminated: false,
         }
     }
 
@@ -167,18 +173,80 @@ impl ByteReader {
     /// ```
     pub fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
         self.fill()?;
+        Ok(self.take_current())
+    }
+
+    /// Makes `current` non-empty (starting at `skip_to`), or returns the end (`Ok` with
+    /// `current` empty) or an error: a blocking receive.
+    fn fill(&mut self) -> io::Result<()> {
+        match self.fill_with(|reader| Poll::Ready(reader.next_event())) {
+            Poll::Ready(done) => done,
+            Poll::Pending => unreachable!("a blocking receive is always ready"),
+        }
+    }
+
+    /// As [`fill`](ByteReader::fill), poll-driven: `Pending` with `cx`'s waker registered.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.fill_with(|reader| reader.poll_next_event(cx))
+    }
+
+    /// `fill_buf`, poll-driven.
+    #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
+    pub(super) fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        match self.poll_fill(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(&self.current)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// [`next_chunk`](ByteReader::next_chunk), poll-driven, for an executor of your own
+    /// (the async traits behind the `tokio`, `futures-io` and `futures` features are built
+    /// on it): `Pending` with `cx`'s waker registered on the stream, woken by the next
+    /// publish (or the end).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::task::{Context, Poll, Wake, Waker};
+    /// use tailcast::bytes::{self, Bytes};
+    ///
+    /// struct Noop;
+    /// impl Wake for Noop {
+    ///     fn wake(self: Arc<Self>) {}
+    /// }
+    /// let waker = Waker::from(Arc::new(Noop));
+    /// let mut cx = Context::from_waker(&waker);
+    /// let (mut writer, mut reader) = bytes::channel(1024);
+    /// assert!(reader.poll_next_chunk(&mut cx).is_pending());
+    /// writer.write_bytes(Bytes::from_static(b"now"))?;
+    /// let Poll::Ready(chunk) = reader.poll_next_chunk(&mut cx) else { unreachable!() };
+    /// assert_eq!(chunk?.as_deref(), Some(&b"now"[..]));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn poll_next_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
+        match self.poll_fill(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(self.take_current())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The rest of the current chunk, consumed; `None` if it is empty (the end).
+    fn take_current(&mut self) -> Option<Bytes> {
         if self.current.is_empty() {
-            return Ok(None);
+            return None;
         }
         let chunk = std::mem::take(&mut self.current);
         self.position += chunk.len() as u64;
         self.skip_to = self.skip_to.max(self.position);
-        Ok(Some(chunk))
+        Some(chunk)
     }
 
-    /// Makes `current` non-empty (starting at `skip_to`), or returns the end (`Ok` with
-    /// `current` empty) or an error.
-    fn fill(&mut self) -> io::Result<()> {
+    /// The body of `fill` and `poll_fill`, with `next` for the next event.
+    fn fill_with(
+        &mut self,
+        mut next: impl FnMut(&mut Self) -> Poll<Result<Chunk, RecvError>>,
+    ) -> Poll<io::Result<()>> {
         loop {
             if !self.current.is_empty() {
                 if self.position < self.skip_to {
@@ -187,18 +255,27 @@ impl ByteReader {
                     self.position += n;
                     continue;
                 }
-                return Ok(());
+                return Poll::Ready(Ok(()));
             }
             if self.evicted {
-                return Err(evicted());
+                return Poll::Ready(Err(evicted()));
             }
-            match self.next_event() {
+            let event = match next(self) {
+                Poll::Ready(event) => event,
+                Poll::Pending => return Poll::Pending,
+            };
+            if self.lagging {
+                self.lagging = false;
+                return Poll::Ready(Err(self.lagged(event)));
+            }
+            match event {
                 Ok(chunk) => self.take(chunk),
-                Err(RecvError::Closed) => return self.end.outcome(),
-                Err(RecvError::Lagged(_)) => return Err(self.lagged()),
+                Err(RecvError::Closed) => return Poll::Ready(self.end.outcome()),
+                // Where it reads on is the next event: waited for as this one was.
+                Err(RecvError::Lagged(_)) => self.lagging = true,
                 Err(RecvError::Evicted) => {
                     self.evicted = true;
-                    return Err(evicted());
+                    return Poll::Ready(Err(evicted()));
                 }
             }
         }
@@ -315,6 +392,11 @@ impl ByteReader {
             end: Arc::clone(&self.end),
             evicted: self.evicted,
             pull: self.pull.clone(),
+            wait: RecvWait::new(),
+            pull_wait: PullWait::default(),
+            leading: false,
+            lagging: self.lagging,
+            terminated: false,
         }
     }
 
@@ -328,68 +410,12 @@ impl ByteReader {
         )
     }
 
-    /// The next chunk: a blocking receive, or for a tee's reader, a receive that reads the
-    /// source itself when nobody else is.
-    fn next_event(&mut self) -> Result<Chunk, RecvError> {
-        let Some(pull) = self.pull.clone() else {
-            return self.subscriber.recv();
-        };
-        let pull = &*pull;
-        loop {
-            match self.attempt(pull) {
-                Lead::Done(done) => return done,
-                Lead::Again => continue,
-                Lead::Other => {}
-            }
-            // Another reader is reading the source: wait for its publish or its release.
-            // Registered before the re-checks, so neither can be missed.
-            event_listener::listener!(pull.event() => listener);
-            // Store-load barrier: pairs with the fence in the leader's `notify`. Without
-            // it our re-check can read the stream from before the leader's publish while
-            // the leader's `notify` reads the listener list from before our registration.
-            full_fence();
-            match self.attempt(pull) {
-                Lead::Done(done) => return done,
-                Lead::Again => continue,
-                Lead::Other => listener.wait(),
-            }
-        }
-    }
-
-    /// Takes the next chunk if there is one, or else tries to lead the source.
-    fn attempt(&mut self, pull: &dyn Pull) -> Lead {
-        match self.subscriber.try_recv() {
-            Err(TryRecvError::Empty) => self.lead_or_take(pull),
-            other => Lead::Done(other.map_err(RecvError::from)),
-        }
-    }
-
-    /// Tries to become the leader; as the leader, takes a chunk an earlier leader
-    /// published (our `Empty` may have been read before we saw it: a leader that is not
-    /// caught up would wait for room only it can make, which loom's
-    /// `tee_two_readers_share_the_source` found), or else reads the source.
-    fn lead_or_take(&mut self, pull: &dyn Pull) -> Lead {
-        if !pull.try_acquire() {
-            return Lead::Other;
-        }
-        match self.subscriber.try_recv() {
-            Err(TryRecvError::Empty) => {
-                pull.lead();
-                Lead::Again
-            }
-            other => {
-                pull.release();
-                Lead::Done(other.map_err(RecvError::from))
-            }
-        }
-    }
-
-    /// After the cursor was lagged: where it reads on (the oldest chunk retained, known
-    /// once it is published, or the end of the stream), and the bytes skipped to get
+    /// After the cursor was lagged, given the event after the lag: where it reads on
+    /// (the oldest chunk retained, or the end of the stream), and the bytes skipped to get
     /// there.
     #[cold]
-    fn lagged(&mut self) -> io::Error {
-        let resume = match self.next_event() {
+    fn lagged(&mut self, event: Result<Chunk, RecvError>) -> io::Error {
+        let resume = match event {
             Ok(chunk) => {
                 let offset = chunk.offset;
                 let from = self.position;
@@ -409,16 +435,6 @@ impl ByteReader {
         self.position = self.position.max(resume);
         lagged(bytes)
     }
-}
-
-/// What an attempt to lead a tee's source came to.
-enum Lead {
-    /// Another reader leads: wait.
-    Other,
-    /// We led (published a chunk or ended the stream): look again.
-    Again,
-    /// A chunk (or the end) was there after all.
-    Done(Result<Chunk, RecvError>),
 }
 
 fn lagged(bytes: u64) -> io::Error {
@@ -510,7 +526,19 @@ impl Clone for ByteReader {
             end: Arc::clone(&self.end),
             evicted: self.evicted,
             pull: self.pull.clone(),
+            wait: RecvWait::new(),
+            pull_wait: PullWait::default(),
+            leading: false,
+            lagging: self.lagging,
+            terminated: false,
         }
+    }
+}
+
+impl Drop for ByteReader {
+    fn drop(&mut self) {
+        self.cancel_waits();
+        self.release_lead();
     }
 }
 

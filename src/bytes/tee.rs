@@ -2,7 +2,9 @@
 //! readers themselves (no pump thread).
 
 use std::io::{self, Read};
+use std::marker::PhantomData;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use ::bytes::BytesMut;
 use event_listener::Event;
@@ -11,6 +13,7 @@ use super::reader::Pull;
 use super::{Builder, ByteReader, ByteWriter};
 // The shim's mutex, so the loom models see the source lock (`Arc` stays std's: it only
 // counts references, and loom's cannot hold a `dyn Pull`).
+use crate::raw::relay::DeferWakes;
 use crate::raw::sync::{lock, AtomicBool, Mutex, Ordering};
 
 /// The default chunk a tee reads from its source at a time: 64 KiB (or `max_bytes`).
@@ -42,7 +45,10 @@ const READ_CHUNK: usize = 64 << 10;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Tee<R> {
-    shared: Arc<Shared<R>>,
+    pull: Arc<dyn Pull>,
+    chunk: usize,
+    /// The source lives in `pull`; `Tee` is `Send + Sync` for any `R: Send`.
+    _source: PhantomData<fn(R)>,
 }
 
 /// Creates a [`Tee`] of `source` bounded by `max_bytes`.
@@ -51,12 +57,60 @@ pub struct Tee<R> {
 ///
 /// If `max_bytes` is 0 or above 2^32, like [`channel`](super::channel).
 pub fn tee<R: Read + Send + 'static>(source: R, max_bytes: usize) -> Tee<R> {
-    let writer = match Builder::new().max_bytes(max_bytes).build_writer() {
-        Ok(writer) => writer,
-        Err(e) => panic!("tailcast::bytes::tee: {e}"),
-    };
-    Tee {
-        shared: Arc::new(Shared {
+    Tee::new::<Blocking>(source, max_bytes)
+}
+
+/// Creates a [`Tee`] of an async source ([`tokio::io::AsyncRead`]) bounded by
+/// `max_bytes` (feature `tokio`).
+///
+/// Its readers are read as any reader: with the async traits (a reader that finds the
+/// stream empty polls the source itself, in its own task, and keeps the source while
+/// that read is pending), or with the blocking ones (the source is then polled on the
+/// reading thread, parked until it is ready: a source that needs a runtime's reactor must
+/// be read from inside that runtime's tasks).
+///
+/// # Panics
+///
+/// If `max_bytes` is 0 or above 2^32, like [`channel`](super::channel).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use tokio::io::AsyncReadExt;
+///
+/// let source: &[u8] = b"one download, hashed and saved at once";
+/// let tee = tailcast::bytes::tee_async(source, 1 << 20);
+/// let (mut hash_side, mut save_side) = (tee.reader(), tee.reader());
+/// let saving = tokio::spawn(async move {
+///     let mut saved = Vec::new();
+///     save_side.read_to_end(&mut saved).await.map(|_| saved)
+/// });
+/// let mut hashed = Vec::new();
+/// hash_side.read_to_end(&mut hashed).await?;
+/// assert_eq!(saving.await.unwrap()?, hashed);
+/// assert_eq!(hashed, source);
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+#[cfg(feature = "tokio")]
+pub fn tee_async<R>(source: R, max_bytes: usize) -> Tee<R>
+where
+    R: tokio::io::AsyncRead + Send + Unpin + 'static,
+{
+    Tee::new::<Polled>(source, max_bytes)
+}
+
+impl<R> Tee<R> {
+    fn new<K: 'static>(source: R, max_bytes: usize) -> Self
+    where
+        R: Send + 'static,
+        Shared<R, K>: Pull,
+    {
+        let writer = match Builder::new().max_bytes(max_bytes).build_writer() {
+            Ok(writer) => writer,
+            Err(e) => panic!("tailcast::bytes::tee: {e}"),
+        };
+        let chunk = READ_CHUNK.min(max_bytes);
+        let shared = Shared::<R, K> {
             leading: AtomicBool::new(false),
             source: Mutex::new(Some(Source {
                 source,
@@ -64,23 +118,48 @@ pub fn tee<R: Read + Send + 'static>(source: R, max_bytes: usize) -> Tee<R> {
                 buf: BytesMut::new(),
             })),
             event: Event::new(),
-            chunk: READ_CHUNK.min(max_bytes),
+            chunk,
             handle: Mutex::new(None),
-        }),
+            _kind: PhantomData,
+        };
+        Tee {
+            pull: Arc::new(shared),
+            chunk,
+            _source: PhantomData,
+        }
+    }
+
+    /// A reader at the current end of what was read from the source: made before the
+    /// first read, it sees everything.
+    ///
+    /// Waits while another reader is reading the source with a blocking read, and so
+    /// while that reader waits for room: do not call it from a thread whose own reader is
+    /// the slowest.
+    pub fn reader(&self) -> ByteReader {
+        self.pull.reader().pulling(Arc::clone(&self.pull))
     }
 }
+
+/// A source read with [`io::Read`].
+struct Blocking;
+
+/// A source read with `tokio::io::AsyncRead`.
+#[cfg(feature = "tokio")]
+struct Polled;
 
 /// The state shared by a tee's readers.
 ///
 /// # Invariants
 ///
 /// - `leading` is set by the one reader reading the source (the leader); only the leader
-///   and [`Tee::reader`] lock `source`. (A flag rather than `Mutex::try_lock`: loom models
-///   a contended `try_lock` as blocking.)
+///   and [`Tee::reader`] lock `source`, and neither holds the lock across a `Pending`.
+///   (A flag rather than `Mutex::try_lock`: loom models a contended `try_lock` as
+///   blocking.)
 /// - `source` is `Some` until the source ended (its end or error was published and the
-///   writer dropped).
+///   writer dropped). A chunk read and not yet published (an async lead that waits for
+///   room) is staged in its writer, and the next lead publishes it before reading more.
 /// - `event` is notified after every publish and every release of `leading`.
-struct Shared<R> {
+struct Shared<R, K> {
     leading: AtomicBool,
     source: Mutex<Option<Source<R>>>,
     event: Event,
@@ -88,6 +167,7 @@ struct Shared<R> {
     /// A reader at the end of the stream, kept once the source ended, to make the readers
     /// asked for after that.
     handle: Mutex<Option<ByteReader>>,
+    _kind: PhantomData<K>,
 }
 
 struct Source<R> {
@@ -98,29 +178,7 @@ struct Source<R> {
     buf: BytesMut,
 }
 
-impl<R: Read + Send + 'static> Tee<R> {
-    /// A reader at the current end of what was read from the source: made before the
-    /// first read, it sees everything.
-    ///
-    /// Waits while another reader is reading the source, and so while that reader waits
-    /// for room: do not call it from a thread whose own reader is the slowest.
-    pub fn reader(&self) -> ByteReader {
-        let pull: Arc<dyn Pull> = Arc::clone(&self.shared) as Arc<dyn Pull>;
-        let guard = lock(&self.shared.source);
-        let reader = match guard.as_ref() {
-            Some(source) => source.writer.reader(),
-            // Ended: a reader of what is left (nothing, then the outcome).
-            None => lock(&self.shared.handle)
-                .as_ref()
-                .expect("kept when the source ends")
-                .clone(),
-        };
-        drop(guard);
-        reader.pulling(pull)
-    }
-}
-
-impl<R: Read + Send + 'static> Pull for Shared<R> {
+impl<R: Send + 'static, K> Shared<R, K> {
     fn try_acquire(&self) -> bool {
         // Acquire: pairs with the last leader's Release, so the new leader sees every
         // chunk published before it (see `ByteReader::lead_or_take`).
@@ -130,9 +188,55 @@ impl<R: Read + Send + 'static> Pull for Shared<R> {
     }
 
     fn release(&self) {
+        // Ends after the notify: a dropped listener's relay wakes run outside its lock.
+        let _defer = DeferWakes::enter();
         // Release: pairs with the next leader's Acquire.
         self.leading.store(false, Ordering::Release);
         self.event.notify(usize::MAX);
+    }
+
+    fn reader(&self) -> ByteReader {
+        let guard = lock(&self.source);
+        match guard.as_ref() {
+            Some(source) => source.writer.reader(),
+            // Ended: a reader of what is left (nothing, then the outcome).
+            None => lock(&self.handle)
+                .as_ref()
+                .expect("kept when the source ends")
+                .clone(),
+        }
+    }
+
+    /// The chunk of a read of `n` bytes into `buf`.
+    fn chunk_of(&self, buf: &mut BytesMut, n: usize) -> ::bytes::Bytes {
+        if n == self.chunk {
+            buf.split().freeze()
+        } else {
+            ::bytes::Bytes::copy_from_slice(&buf[..n.min(self.chunk)])
+        }
+    }
+
+    /// Ends the stream after the source's end (`Ok`) or error, keeping a reader of what
+    /// is left for the readers asked for later.
+    fn end(&self, source: &mut Option<Source<R>>, outcome: io::Result<()>) {
+        let Source { writer, .. } = source.take().expect("ended once");
+        *lock(&self.handle) = Some(writer.reader());
+        match outcome {
+            Ok(()) => {
+                let _ = writer.finish();
+            }
+            Err(e) => writer.abort(e),
+        }
+    }
+}
+
+impl<R: Read + Send + 'static> Pull for Shared<R, Blocking> {
+    fn try_acquire(&self) -> bool {
+        Shared::try_acquire(self)
+    }
+
+    fn release(&self) {
+        Shared::release(self);
     }
 
     fn lead(&self) {
@@ -153,39 +257,108 @@ impl<R: Read + Send + 'static> Pull for Shared<R> {
             }
         };
         match read {
-            Ok(0) => {
-                let Source { writer, .. } = guard.take().expect("checked");
-                *lock(&self.handle) = Some(writer.reader());
-                let _ = writer.finish();
-            }
+            Ok(0) => self.end(&mut guard, Ok(())),
             Ok(n) => {
-                let chunk = if n == self.chunk {
-                    source.buf.split().freeze()
-                } else {
-                    ::bytes::Bytes::copy_from_slice(&source.buf[..n.min(self.chunk)])
-                };
+                let chunk = self.chunk_of(&mut source.buf, n);
                 // Waits for room like any writer: the slowest Block reader is behind us.
                 let _ = source.writer.write_bytes(chunk);
             }
-            Err(e) => {
-                let Source { writer, .. } = guard.take().expect("checked");
-                *lock(&self.handle) = Some(writer.reader());
-                writer.abort(e);
-            }
+            Err(e) => self.end(&mut guard, Err(e)),
         }
         drop(guard);
         self.release();
     }
 
+    /// A blocking source is read as in [`lead`](Pull::lead), on the polling thread.
+    fn poll_lead(&self, _cx: &mut Context<'_>) -> Poll<()> {
+        self.lead();
+        Poll::Ready(())
+    }
+
     fn event(&self) -> &Event {
         &self.event
+    }
+
+    fn reader(&self) -> ByteReader {
+        Shared::reader(self)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<R> Pull for Shared<R, Polled>
+where
+    R: tokio::io::AsyncRead + Send + Unpin + 'static,
+{
+    fn try_acquire(&self) -> bool {
+        Shared::try_acquire(self)
+    }
+
+    fn release(&self) {
+        Shared::release(self);
+    }
+
+    /// Polls the source on this thread, parked until it is ready.
+    fn lead(&self) {
+        super::async_io::block_on(|cx| self.poll_lead(cx));
+    }
+
+    fn poll_lead(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut guard = lock(&self.source);
+        let Some(source) = guard.as_mut() else {
+            drop(guard);
+            self.release();
+            return Poll::Ready(());
+        };
+        if source.writer.has_staged() {
+            // The chunk an earlier lead read: published before anything more is read.
+            if source.writer.poll_staged(cx).is_pending() {
+                return Poll::Pending;
+            }
+        } else {
+            if source.buf.len() != self.chunk {
+                source.buf = BytesMut::zeroed(self.chunk);
+            }
+            let mut read_buf = tokio::io::ReadBuf::new(&mut source.buf);
+            let read = match std::pin::Pin::new(&mut source.source).poll_read(cx, &mut read_buf) {
+                // The leadership is kept: the caller polls again.
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(read) => read.map(|()| read_buf.filled().len()),
+            };
+            match read {
+                // An interrupted read is retried by the caller's next poll.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Ok(0) => self.end(&mut guard, Ok(())),
+                Ok(n) => {
+                    let chunk = self.chunk_of(&mut source.buf, n);
+                    if source.writer.stage_bytes(chunk, cx).is_pending() {
+                        // Waits for room, staged: this or the next leader publishes it.
+                        return Poll::Pending;
+                    }
+                }
+                Err(e) => self.end(&mut guard, Err(e)),
+            }
+        }
+        drop(guard);
+        self.release();
+        Poll::Ready(())
+    }
+
+    fn event(&self) -> &Event {
+        &self.event
+    }
+
+    fn reader(&self) -> ByteReader {
+        Shared::reader(self)
     }
 }
 
 impl<R> std::fmt::Debug for Tee<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tee")
-            .field("chunk", &self.shared.chunk)
+            .field("chunk", &self.chunk)
             .finish_non_exhaustive()
     }
 }

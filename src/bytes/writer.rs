@@ -2,6 +2,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use ::bytes::{Bytes, BytesMut};
 
@@ -9,6 +10,7 @@ use super::end::End;
 use super::{ByteReader, Chunk};
 use crate::position::Position;
 use crate::publisher::Publisher;
+use crate::wait::RoomWait;
 
 /// The writer of a byte stream: [`io::Write`] with small writes coalesced into chunks of
 /// `chunk_size`, and [`write_bytes`](ByteWriter::write_bytes) for zero-copy chunks.
@@ -21,9 +23,15 @@ use crate::publisher::Publisher;
 ///
 /// # Invariants
 ///
-/// - `published` is the offset of the next chunk (the bytes published so far); the
-///   buffered bytes `pending` follow it, so `written = published + pending.len()`.
-/// - `end` is set before `publisher` is dropped (by `finish`, `abort` or `Drop`).
+/// - `published` is the offset of the next chunk (the bytes published so far); a chunk
+///   an async write handed over and that waits for room (`staged`, at offset
+///   `published`) and the buffered bytes `pending` follow it, so
+///   `written = published + staged + pending`.
+/// - `room` is registered only while `staged` waits; it is cancelled before any
+///   blocking publish, and on drop.
+/// - `end` is set before `publisher` is dropped (by `finish`, `abort` or `Drop`), or
+///   before the stream is closed in place by an async shutdown (`shut`; nothing is
+///   published after it).
 pub struct ByteWriter {
     // `publisher` is dropped after `Drop::drop` sets `end`.
     publisher: Publisher<Chunk>,
@@ -33,6 +41,9 @@ pub struct ByteWriter {
     published: u64,
     end: Arc<End>,
     ended: bool,
+    staged: Option<Chunk>,
+    room: RoomWait,
+    shut: bool,
 }
 
 impl ByteWriter {
@@ -50,6 +61,9 @@ impl ByteWriter {
             published: 0,
             end,
             ended: false,
+            staged: None,
+            room: RoomWait::new(),
+            shut: false,
         }
     }
 
@@ -71,6 +85,7 @@ impl ByteWriter {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn write_bytes(&mut self, mut data: Bytes) -> io::Result<()> {
+        self.check_open()?;
         self.publish_pending();
         while !data.is_empty() {
             let piece = data.split_to(data.len().min(self.max_bytes));
@@ -82,15 +97,17 @@ impl ByteWriter {
     /// Ends the stream cleanly: readers read everything written (buffered bytes are
     /// published first), then `Ok(0)` on every later read.
     pub fn finish(mut self) -> io::Result<()> {
-        self.publish_pending();
-        self.end.finish(self.published);
+        if !self.shut {
+            self.publish_pending();
+            self.end.finish(self.published);
+        }
         self.ended = true;
         Ok(())
     }
 
     /// Ends the stream with `error`: readers read everything published (bytes still
     /// buffered by `write` are discarded), then an error of `error`'s kind and message on
-    /// every later read. Never waits.
+    /// every later read. Never waits. After an async shutdown, the stream stays finished.
     pub fn abort(mut self, error: io::Error) {
         self.end.abort(&error, self.published);
         self.ended = true;
@@ -147,16 +164,35 @@ impl ByteWriter {
 
     /// The bytes accepted so far (published or buffered).
     pub fn written(&self) -> u64 {
-        self.published + self.pending.len() as u64
+        self.published + self.staged_len() + self.pending.len() as u64
     }
 
+    fn staged_len(&self) -> u64 {
+        self.staged
+            .as_ref()
+            .map_or(0, |chunk| chunk.data.len() as u64)
+    }
+
+    /// Publishes `data`, waiting for room (after the staged chunk, if any).
     fn publish(&mut self, data: Bytes) {
+        self.publish_staged();
         let offset = self.published;
         self.published += data.len() as u64;
         self.publisher.publish(Chunk { offset, data });
     }
 
+    /// Publishes the staged chunk, blocking: the poll-driven wait for it is given up.
+    fn publish_staged(&mut self) {
+        if let Some(chunk) = self.staged.take() {
+            self.room.cancel(&self.publisher);
+            self.published += chunk.data.len() as u64;
+            self.publisher.publish(chunk);
+        }
+    }
+
+    /// Publishes the buffered bytes (the staged chunk first), blocking.
     fn publish_pending(&mut self) {
+        self.publish_staged();
         if !self.pending.is_empty() {
             let chunk = self.pending.split().freeze();
             self.publish(chunk);
@@ -164,10 +200,123 @@ impl ByteWriter {
     }
 }
 
+/// The poll-driven side, for the async writer traits (`async_io`) and an async tee.
+#[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
+impl ByteWriter {
+    /// An error once the stream was shut down (or ended): nothing is accepted after it.
+    fn check_open(&self) -> io::Result<()> {
+        if self.shut {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "tailcast::bytes: write after the writer was shut down",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a chunk waits for room, staged by a poll-driven write.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(super) fn has_staged(&self) -> bool {
+        self.staged.is_some()
+    }
+
+    /// Stages `data` (with nothing staged or buffered) and tries to publish it.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(super) fn stage_bytes(&mut self, data: Bytes, cx: &mut Context<'_>) -> Poll<()> {
+        debug_assert!(self.staged.is_none() && self.pending.is_empty());
+        self.staged = Some(Chunk {
+            offset: self.published,
+            data,
+        });
+        self.poll_staged(cx)
+    }
+
+    /// Publishes the staged chunk once it fits: `Pending` with `cx`'s waker registered.
+    pub(super) fn poll_staged(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let len = self.staged_len();
+        if self
+            .publisher
+            .poll_publish_from(&mut self.room, cx, &mut self.staged)
+            .is_pending()
+        {
+            return Poll::Pending;
+        }
+        self.published += len;
+        Poll::Ready(())
+    }
+
+    /// Hands the buffered bytes over as the staged chunk and tries to publish it.
+    fn stage_pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        debug_assert!(self.staged.is_none(), "one chunk staged at a time");
+        if !self.pending.is_empty() {
+            let data = self.pending.split().freeze();
+            self.staged = Some(Chunk {
+                offset: self.published,
+                data,
+            });
+        }
+        self.poll_staged(cx)
+    }
+
+    /// `poll_write`: accepts bytes of `buf` into the current chunk once the chunk handed
+    /// over before fits; a full chunk is handed over (and published if it fits now).
+    pub(super) fn poll_write_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.check_open()?;
+        if self.poll_staged(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        if self.pending.capacity() == self.pending.len() {
+            self.pending.reserve(self.chunk_size - self.pending.len());
+        }
+        let take = buf.len().min(self.chunk_size - self.pending.len());
+        self.pending.extend_from_slice(&buf[..take]);
+        if self.pending.len() == self.chunk_size {
+            // Accepted either way: a `Pending` here is waited for by the next call.
+            let _ = self.stage_pending(cx);
+        }
+        Poll::Ready(Ok(take))
+    }
+
+    /// `poll_flush`: publishes everything accepted.
+    pub(super) fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.poll_staged(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if self.stage_pending(cx).is_pending() {
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// `poll_shutdown`: publishes everything accepted, then ends the stream cleanly (as
+    /// [`finish`](ByteWriter::finish)); later writes are `BrokenPipe` errors.
+    pub(super) fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.shut {
+            return Poll::Ready(Ok(()));
+        }
+        if self.poll_flush_all(cx)?.is_pending() {
+            return Poll::Pending;
+        }
+        self.end.finish(self.published);
+        self.ended = true;
+        self.shut = true;
+        self.publisher.close_in_place();
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl io::Write for ByteWriter {
     /// Buffers `buf` into the current chunk, publishing each chunk as it fills; waits for
     /// room as needed. Accepts all of `buf`.
     fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
+        self.check_open()?;
         let n = buf.len();
         while !buf.is_empty() {
             if self.pending.capacity() == self.pending.len() {
@@ -185,6 +334,7 @@ impl io::Write for ByteWriter {
 
     /// Publishes the bytes buffered (waiting for room as needed).
     fn flush(&mut self) -> io::Result<()> {
+        self.check_open()?;
         self.publish_pending();
         Ok(())
     }
@@ -192,6 +342,7 @@ impl io::Write for ByteWriter {
 
 impl Drop for ByteWriter {
     fn drop(&mut self) {
+        self.room.cancel(&self.publisher);
         if !self.ended {
             self.end.drop_unfinished(self.published);
         }

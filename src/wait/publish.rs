@@ -32,6 +32,37 @@ impl<T> Publisher<T> {
     }
 }
 
+impl<T> Publisher<T> {
+    /// Publishes the value in `slot` once it fits, poll-driven: `Ready` with `slot`
+    /// emptied (at once if it was empty), or `Pending` with the value left in `slot` and
+    /// `cx`'s waker registered in `wait`, to be woken by the receive that makes room.
+    ///
+    /// A panic caught while reclaiming is resumed before this returns: after a `Ready`
+    /// the event is published; after a `Pending` it stays in `slot` (see the type's
+    /// *Panics*).
+    pub(crate) fn poll_publish_from(
+        &mut self,
+        wait: &mut RoomWait,
+        cx: &mut Context<'_>,
+        slot: &mut Option<T>,
+    ) -> Poll<()> {
+        let Some(value) = slot.as_ref() else {
+            return Poll::Ready(());
+        };
+        // Weighed at every poll: the same value, and the room rule reads the staged weight.
+        self.stage(value);
+        if wait.poll_room(self, cx).is_pending() {
+            self.resume_panic();
+            return Poll::Pending;
+        }
+        if let Some(value) = slot.take() {
+            self.write(value, true);
+        }
+        self.resume_panic();
+        Poll::Ready(())
+    }
+}
+
 impl<T> Park for Publisher<T> {
     fn snooze(&self, backoff: &mut Backoff, deadline: Option<Instant>) -> bool {
         backoff.snooze(self.shared(), deadline)
@@ -67,19 +98,15 @@ impl<T> Park for Publisher<T> {
 pub struct Publish<'a, T> {
     publisher: &'a mut Publisher<T>,
     value: Option<T>,
-    listener: Option<EventListener>,
-    /// Stands in for the caller's waker in the listener (see `relay`).
-    relay: RelaySlot,
+    wait: RoomWait,
 }
 
 impl<'a, T> Publish<'a, T> {
     pub(crate) fn new(publisher: &'a mut Publisher<T>, value: T) -> Self {
-        publisher.stage(&value);
         Self {
             publisher,
             value: Some(value),
-            listener: None,
-            relay: RelaySlot::new(),
+            wait: RoomWait::new(),
         }
     }
 }
@@ -92,61 +119,95 @@ impl<T> Future for Publish<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        this.publisher
+            .poll_publish_from(&mut this.wait, cx, &mut this.value)
+    }
+}
+
+impl<T> Drop for Publish<'_, T> {
+    fn drop(&mut self) {
+        self.wait.cancel(self.publisher);
+    }
+}
+
+/// A poll-driven wait of the publisher for room, kept by whoever polls (the [`Publish`]
+/// future, or a type with a `poll_*` method such as the byte layer's async writer): the
+/// listener on the stream's `space` event and the relay standing in for the caller's
+/// waker (see `relay`).
+///
+/// # Invariants
+///
+/// - `listener` is `Some` exactly while the publisher is announced parked
+///   (`publisher_parked`): the two are set and cleared together, so a wake-up for room is
+///   asked for only while someone listens.
+/// - The owner polls it with the publisher it registered for, with the next event staged
+///   ([`Publisher::stage`]) on a weighted stream.
+#[derive(Debug)]
+pub(crate) struct RoomWait {
+    listener: Option<EventListener>,
+    /// Stands in for the caller's waker in the listener (see `relay`).
+    relay: RelaySlot,
+}
+
+impl RoomWait {
+    pub(crate) fn new() -> Self {
+        Self {
+            listener: None,
+            relay: RelaySlot::new(),
+        }
+    }
+
+    /// `Ready` once the next (staged) event fits, `Pending` with `cx`'s waker registered
+    /// to be woken by the receive that makes room. Does not resume a panic caught while
+    /// reclaiming: the caller does, when it suits it.
+    pub(crate) fn poll_room<T>(
+        &mut self,
+        publisher: &mut Publisher<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         loop {
-            if let Some(listener) = this.listener.as_mut() {
-                let (relay, replaced) = this.relay.register(cx);
+            if let Some(listener) = self.listener.as_mut() {
+                let (relay, replaced) = self.relay.register(cx);
                 // No lock is held: the replaced waker may run any code as it drops.
                 drop(replaced);
                 if Pin::new(listener)
                     .poll(&mut Context::from_waker(&relay))
                     .is_pending()
                 {
-                    // A panic caught by this poll's room checks: the value stays unpublished
-                    // in the future (dropped with it).
-                    this.publisher.resume_panic();
                     return Poll::Pending;
                 }
-                this.drop_listener();
-                this.publisher.shared().publisher_unpark();
+                self.drop_listener();
+                publisher.shared().publisher_unpark();
             }
-            let Some(value) = this.value.take() else {
-                return Poll::Ready(());
-            };
-            if !this.publisher.needs_room() || this.publisher.make_room() {
-                this.publisher.write(value, true);
-                // After the write: the event is published (see `Publisher`'s panics).
-                this.publisher.resume_panic();
+            if !publisher.needs_room() || publisher.make_room() {
                 return Poll::Ready(());
             }
-            this.value = Some(value);
-            this.publisher.flush();
-            let need = this.publisher.room_need();
-            this.listener = Some(this.publisher.shared().publisher_park(need));
-            if this.publisher.make_room() {
-                this.drop_listener();
-                this.publisher.shared().publisher_unpark();
+            publisher.flush();
+            let need = publisher.room_need();
+            self.listener = Some(publisher.shared().publisher_park(need));
+            if publisher.make_room() {
+                self.drop_listener();
+                publisher.shared().publisher_unpark();
             }
         }
     }
-}
 
-impl<T> Publish<'_, T> {
-    /// Drops the listener inside a [`DeferWakes`] scope (it may pass a notification on).
-    fn drop_listener(&mut self) {
-        let _defer = DeferWakes::enter();
-        self.listener = None;
-    }
-}
-
-impl<T> Drop for Publish<'_, T> {
-    fn drop(&mut self) {
+    /// Stops waiting: drops the listener (if any), unannounces the park, and releases the
+    /// caller's waker.
+    pub(crate) fn cancel<T>(&mut self, publisher: &Publisher<T>) {
         // The caller's waker leaves the relay first and drops last, after the listener.
         let waker = self.relay.clear();
         if self.listener.is_some() {
             self.drop_listener();
-            self.publisher.shared().publisher_unpark();
+            publisher.shared().publisher_unpark();
         }
         drop(waker);
+    }
+
+    /// Drops the listener inside a [`DeferWakes`] scope (it may pass a notification on).
+    fn drop_listener(&mut self) {
+        let _defer = DeferWakes::enter();
+        self.listener = None;
     }
 }
 

@@ -60,8 +60,7 @@ impl<T> Subscriber<T> {
     {
         Recv {
             subscriber: self,
-            parked: None,
-            relay: RelaySlot::new(),
+            wait: RecvWait::new(),
         }
     }
 }
@@ -88,9 +87,7 @@ impl<T> Park for Subscriber<T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Recv<'a, T> {
     subscriber: &'a mut Subscriber<T>,
-    parked: Option<Parked<T>>,
-    /// Stands in for the caller's waker in the listener (see `relay`).
-    relay: RelaySlot,
+    wait: RecvWait<T>,
 }
 
 impl<T: Clone> Future for Recv<'_, T> {
@@ -98,9 +95,60 @@ impl<T: Clone> Future for Recv<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        this.wait
+            .poll(this.subscriber, cx, Subscriber::try_recv)
+            .map(|r| r.map_err(RecvError::from))
+    }
+}
+
+impl<T> Drop for Recv<'_, T> {
+    fn drop(&mut self) {
+        self.wait.cancel(self.subscriber);
+    }
+}
+
+/// A poll-driven wait of a subscriber, kept by whoever polls (the [`Recv`] future, or a
+/// type with a `poll_*` method such as the byte layer's async reader): the registration
+/// on the cursor's node and the relay standing in for the caller's waker (see `relay`).
+///
+/// # Invariants
+///
+/// - `parked` is `Some` only between a `Pending` and the next poll: it is released before
+///   an attempt moves the cursor, and by [`cancel`](RecvWait::cancel) when the owner stops
+///   waiting (or receives by another path), so a registration never outlives its node
+///   as the cursor's.
+/// - The owner polls it with the subscriber it registered for.
+pub(crate) struct RecvWait<T> {
+    parked: Option<Parked<T>>,
+    /// Stands in for the caller's waker in the listener (see `relay`).
+    relay: RelaySlot,
+}
+
+impl<T> RecvWait<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            parked: None,
+            relay: RelaySlot::new(),
+        }
+    }
+
+    /// Whether a registration is pending (the owner must [`cancel`](RecvWait::cancel) it
+    /// before receiving by another path).
+    pub(crate) fn is_parked(&self) -> bool {
+        self.parked.is_some()
+    }
+
+    /// Runs `attempt` until it returns something other than `Empty`, parking on the
+    /// cursor's node in between: `Pending` with `cx`'s waker registered.
+    pub(crate) fn poll<R>(
+        &mut self,
+        subscriber: &mut Subscriber<T>,
+        cx: &mut Context<'_>,
+        mut attempt: impl FnMut(&mut Subscriber<T>) -> Result<R, TryRecvError>,
+    ) -> Poll<Result<R, TryRecvError>> {
         loop {
-            if let Some(parked) = this.parked.as_mut() {
-                let (relay, replaced) = this.relay.register(cx);
+            if let Some(parked) = self.parked.as_mut() {
+                let (relay, replaced) = self.relay.register(cx);
                 // No lock is held: the replaced waker may run any code as it drops.
                 drop(replaced);
                 if Pin::new(parked.listener())
@@ -109,34 +157,41 @@ impl<T: Clone> Future for Recv<'_, T> {
                 {
                     return Poll::Pending;
                 }
-                if let Some(parked) = this.parked.take() {
-                    parked.release(this.subscriber.cursor().shared().orphans());
+                if let Some(parked) = self.parked.take() {
+                    parked.release(subscriber.cursor().shared().orphans());
                 }
             }
-            match this.subscriber.try_recv() {
+            match attempt(subscriber) {
                 Err(TryRecvError::Empty) => {}
-                other => return Poll::Ready(other.map_err(RecvError::from)),
+                other => return Poll::Ready(other),
             }
-            this.parked = this.subscriber.cursor_mut().prepare_park();
+            self.parked = subscriber.cursor_mut().prepare_park();
         }
     }
-}
 
-impl<T> Drop for Recv<'_, T> {
-    fn drop(&mut self) {
+    /// Stops waiting: releases the registration (if any) and the caller's waker.
+    pub(crate) fn cancel(&mut self, subscriber: &Subscriber<T>) {
         // The caller's waker leaves the relay first and drops last, after the listener.
         let waker = self.relay.clear();
         if let Some(parked) = self.parked.take() {
-            parked.release(self.subscriber.cursor().shared().orphans());
+            parked.release(subscriber.cursor().shared().orphans());
         }
         drop(waker);
+    }
+}
+
+impl<T> std::fmt::Debug for RecvWait<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvWait")
+            .field("parked", &self.parked.is_some())
+            .finish_non_exhaustive()
     }
 }
 
 impl<T> std::fmt::Debug for Recv<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recv")
-            .field("parked", &self.parked.is_some())
+            .field("parked", &self.wait.is_parked())
             .finish_non_exhaustive()
     }
 }
