@@ -178,7 +178,19 @@ struct Source<R> {
     buf: BytesMut,
 }
 
-impl<R: Send + 'static, K> Shared<R, K> {
+/// How a tee's leader reads its kind of source (`Blocking` or `Polled`): the one part of
+/// [`Pull`] that differs between them.
+trait ReadSource<R>: Sized + 'static {
+    /// [`Pull::lead`].
+    fn lead(shared: &Shared<R, Self>);
+    /// [`Pull::poll_lead`].
+    fn poll_lead(shared: &Shared<R, Self>, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+impl<R: Send + 'static, K: ReadSource<R>> Pull for Shared<R, K>
+where
+    Shared<R, K>: Send + Sync,
+{
     fn try_acquire(&self) -> bool {
         // Acquire: pairs with the last leader's Release, so the new leader sees every
         // chunk published before it (see `ByteReader::lead_or_take`).
@@ -195,6 +207,18 @@ impl<R: Send + 'static, K> Shared<R, K> {
         self.event.notify(usize::MAX);
     }
 
+    fn lead(&self) {
+        K::lead(self);
+    }
+
+    fn poll_lead(&self, cx: &mut Context<'_>) -> Poll<()> {
+        K::poll_lead(self, cx)
+    }
+
+    fn event(&self) -> &Event {
+        &self.event
+    }
+
     fn reader(&self) -> ByteReader {
         let guard = lock(&self.source);
         match guard.as_ref() {
@@ -206,7 +230,9 @@ impl<R: Send + 'static, K> Shared<R, K> {
                 .clone(),
         }
     }
+}
 
+impl<R, K> Shared<R, K> {
     /// The chunk of a read of `n` bytes into `buf`.
     fn chunk_of(&self, buf: &mut BytesMut, n: usize) -> ::bytes::Bytes {
         if n == self.chunk {
@@ -230,25 +256,17 @@ impl<R: Send + 'static, K> Shared<R, K> {
     }
 }
 
-impl<R: Read + Send + 'static> Pull for Shared<R, Blocking> {
-    fn try_acquire(&self) -> bool {
-        Shared::try_acquire(self)
-    }
-
-    fn release(&self) {
-        Shared::release(self);
-    }
-
-    fn lead(&self) {
-        let mut guard = lock(&self.source);
+impl<R: Read + Send + 'static> ReadSource<R> for Blocking {
+    fn lead(shared: &Shared<R, Self>) {
+        let mut guard = lock(&shared.source);
         let Some(source) = guard.as_mut() else {
             // Ended: the stream is closed, the caller's next receive says how.
             drop(guard);
-            self.release();
+            shared.release();
             return;
         };
-        if source.buf.len() != self.chunk {
-            source.buf = BytesMut::zeroed(self.chunk);
+        if source.buf.len() != shared.chunk {
+            source.buf = BytesMut::zeroed(shared.chunk);
         }
         let read = loop {
             match source.source.read(&mut source.buf) {
@@ -257,56 +275,40 @@ impl<R: Read + Send + 'static> Pull for Shared<R, Blocking> {
             }
         };
         match read {
-            Ok(0) => self.end(&mut guard, Ok(())),
+            Ok(0) => shared.end(&mut guard, Ok(())),
             Ok(n) => {
-                let chunk = self.chunk_of(&mut source.buf, n);
+                let chunk = shared.chunk_of(&mut source.buf, n);
                 // Waits for room like any writer: the slowest Block reader is behind us.
                 let _ = source.writer.write_bytes(chunk);
             }
-            Err(e) => self.end(&mut guard, Err(e)),
+            Err(e) => shared.end(&mut guard, Err(e)),
         }
         drop(guard);
-        self.release();
+        shared.release();
     }
 
     /// A blocking source is read as in [`lead`](Pull::lead), on the polling thread.
-    fn poll_lead(&self, _cx: &mut Context<'_>) -> Poll<()> {
-        self.lead();
+    fn poll_lead(shared: &Shared<R, Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        Self::lead(shared);
         Poll::Ready(())
-    }
-
-    fn event(&self) -> &Event {
-        &self.event
-    }
-
-    fn reader(&self) -> ByteReader {
-        Shared::reader(self)
     }
 }
 
 #[cfg(feature = "tokio")]
-impl<R> Pull for Shared<R, Polled>
+impl<R> ReadSource<R> for Polled
 where
     R: tokio::io::AsyncRead + Send + Unpin + 'static,
 {
-    fn try_acquire(&self) -> bool {
-        Shared::try_acquire(self)
-    }
-
-    fn release(&self) {
-        Shared::release(self);
-    }
-
     /// Polls the source on this thread, parked until it is ready.
-    fn lead(&self) {
-        super::async_io::block_on(|cx| self.poll_lead(cx));
+    fn lead(shared: &Shared<R, Self>) {
+        super::async_io::block_on(|cx| Self::poll_lead(shared, cx));
     }
 
-    fn poll_lead(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut guard = lock(&self.source);
+    fn poll_lead(shared: &Shared<R, Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut guard = lock(&shared.source);
         let Some(source) = guard.as_mut() else {
             drop(guard);
-            self.release();
+            shared.release();
             return Poll::Ready(());
         };
         if source.writer.has_staged() {
@@ -315,8 +317,8 @@ where
                 return Poll::Pending;
             }
         } else {
-            if source.buf.len() != self.chunk {
-                source.buf = BytesMut::zeroed(self.chunk);
+            if source.buf.len() != shared.chunk {
+                source.buf = BytesMut::zeroed(shared.chunk);
             }
             let mut read_buf = tokio::io::ReadBuf::new(&mut source.buf);
             let read = match std::pin::Pin::new(&mut source.source).poll_read(cx, &mut read_buf) {
@@ -330,28 +332,20 @@ where
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-                Ok(0) => self.end(&mut guard, Ok(())),
+                Ok(0) => shared.end(&mut guard, Ok(())),
                 Ok(n) => {
-                    let chunk = self.chunk_of(&mut source.buf, n);
+                    let chunk = shared.chunk_of(&mut source.buf, n);
                     if source.writer.stage_bytes(chunk, cx).is_pending() {
                         // Waits for room, staged: this or the next leader publishes it.
                         return Poll::Pending;
                     }
                 }
-                Err(e) => self.end(&mut guard, Err(e)),
+                Err(e) => shared.end(&mut guard, Err(e)),
             }
         }
         drop(guard);
-        self.release();
+        shared.release();
         Poll::Ready(())
-    }
-
-    fn event(&self) -> &Event {
-        &self.event
-    }
-
-    fn reader(&self) -> ByteReader {
-        Shared::reader(self)
     }
 }
 

@@ -30,8 +30,9 @@ use crate::wait::RoomWait;
 /// - `room` is registered only while `staged` waits; it is cancelled before any
 ///   blocking publish, and on drop.
 /// - `end` is set before `publisher` is dropped (by `finish`, `abort` or `Drop`), or
-///   before the stream is closed in place by an async shutdown (`shut`; nothing is
-///   published after it).
+///   before the stream is closed in place by an async shutdown. `ended` is set only by
+///   the calls that end the stream: while the writer is borrowed, `ended` means it was
+///   shut down that way, and nothing is published after it.
 pub struct ByteWriter {
     // `publisher` is dropped after `Drop::drop` sets `end`.
     publisher: Publisher<Chunk>,
@@ -43,7 +44,6 @@ pub struct ByteWriter {
     ended: bool,
     staged: Option<Chunk>,
     room: RoomWait,
-    shut: bool,
 }
 
 impl ByteWriter {
@@ -63,7 +63,6 @@ impl ByteWriter {
             ended: false,
             staged: None,
             room: RoomWait::new(),
-            shut: false,
         }
     }
 
@@ -97,7 +96,7 @@ impl ByteWriter {
     /// Ends the stream cleanly: readers read everything written (buffered bytes are
     /// published first), then `Ok(0)` on every later read.
     pub fn finish(mut self) -> io::Result<()> {
-        if !self.shut {
+        if !self.ended {
             self.publish_pending();
             self.end.finish(self.published);
         }
@@ -205,7 +204,7 @@ impl ByteWriter {
 impl ByteWriter {
     /// An error once the stream was shut down (or ended): nothing is accepted after it.
     fn check_open(&self) -> io::Result<()> {
-        if self.shut {
+        if self.ended {
             return Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "tailcast::bytes: write after the writer was shut down",
@@ -298,7 +297,7 @@ impl ByteWriter {
     /// `poll_shutdown`: publishes everything accepted, then ends the stream cleanly (as
     /// [`finish`](ByteWriter::finish)); later writes are `BrokenPipe` errors.
     pub(super) fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.shut {
+        if self.ended {
             return Poll::Ready(Ok(()));
         }
         if self.poll_flush_all(cx)?.is_pending() {
@@ -306,7 +305,6 @@ impl ByteWriter {
         }
         self.end.finish(self.published);
         self.ended = true;
-        self.shut = true;
         self.publisher.close_in_place();
         Poll::Ready(Ok(()))
     }

@@ -185,10 +185,13 @@ impl ByteReader {
     /// Releases what a poll-driven wait holds (the node registration, the listener on the
     /// source's event): before the cursor moves by another path.
     pub(super) fn cancel_waits(&mut self) {
+        // Checked here: the blocking receive of every chunk passes through.
         if self.wait.is_parked() {
             self.wait.cancel(&self.subscriber);
         }
-        self.pull_wait.cancel();
+        if self.pull_wait.listener.is_some() {
+            self.pull_wait.cancel();
+        }
     }
 
     /// Takes the next chunk if there is one, or else tries to lead the source (blocking
