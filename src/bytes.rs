@@ -71,6 +71,7 @@ mod config;
 mod copy;
 mod end;
 mod intervals;
+mod pool;
 mod ranges;
 mod reader;
 mod tee;

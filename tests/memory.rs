@@ -30,20 +30,26 @@ struct Stats {
     live: isize,
     /// Allocations (including reallocations) made by this thread.
     allocs: u64,
+    /// Those of at least [`BIG`] bytes (a byte chunk's buffer).
+    big: u64,
 }
 
+/// The size from which an allocation counts as `big`: a tee's 64 KiB read buffer.
+const BIG: usize = 64 << 10;
+
 thread_local! {
-    static STATS: Cell<Stats> = const { Cell::new(Stats { live: 0, allocs: 0 }) };
+    static STATS: Cell<Stats> = const { Cell::new(Stats { live: 0, allocs: 0, big: 0 }) };
 }
 
 struct Counting;
 
-fn record(delta: isize, alloc: bool) {
+fn record(delta: isize, alloc: Option<usize>) {
     // `try_with`: the thread-local may already be gone while the thread exits.
     let _ = STATS.try_with(|s| {
         let mut v = s.get();
         v.live += delta;
-        v.allocs += u64::from(alloc);
+        v.allocs += u64::from(alloc.is_some());
+        v.big += u64::from(alloc.is_some_and(|size| size >= BIG));
         s.set(v);
     });
 }
@@ -54,7 +60,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded with the caller's guarantees.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            record(layout.size() as isize, true);
+            record(layout.size() as isize, Some(layout.size()));
         }
         p
     }
@@ -63,7 +69,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded with the caller's guarantees.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            record(layout.size() as isize, true);
+            record(layout.size() as isize, Some(layout.size()));
         }
         p
     }
@@ -71,14 +77,14 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded with the caller's guarantees.
         unsafe { System.dealloc(ptr, layout) };
-        record(-(layout.size() as isize), false);
+        record(-(layout.size() as isize), None);
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded with the caller's guarantees.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            record(new_size as isize - layout.size() as isize, true);
+            record(new_size as isize - layout.size() as isize, Some(new_size));
         }
         p
     }
@@ -530,4 +536,37 @@ fn dropped_lagged_subscriber_leaves_only_bounded_bookkeeping() {
     }
     drop((tx, reader));
     assert_eq!(live(), base);
+}
+
+/// A tee whose source fills every read hands its read buffers round: the 64 KiB buffers
+/// allocated over a long stream are what can be in flight at once, not one per chunk (a
+/// chunk's buffer comes back to the tee when its last reader drops it, so the next read,
+/// on whichever reader's thread, reuses it instead of allocating).
+#[test]
+fn tee_full_reads_recycle_their_buffers() {
+    use std::io::Read;
+    let total = scaled(1 << 20, 16 << 20); // 16 or 256 chunks of 64 KiB
+    let tee = tailcast::bytes::tee(std::io::repeat(0x5a).take(total), 256 << 10);
+    let (mut a, mut b) = (tee.reader(), tee.reader());
+    let before = stats().big;
+    let mut read = 0;
+    // Both readers on this thread, in step: `a` leads every read.
+    loop {
+        match (a.next_chunk().unwrap(), b.next_chunk().unwrap()) {
+            (Some(x), Some(y)) => {
+                assert_eq!(x.len(), 64 << 10, "every read fills the buffer");
+                assert!(x == y && x.iter().all(|&v| v == 0x5a));
+                read += x.len() as u64;
+            }
+            (None, None) => break,
+            other => panic!("the readers disagree: {other:?}"),
+        }
+    }
+    assert_eq!(read, total);
+    let big = stats().big - before;
+    assert!(
+        big <= 3,
+        "{big} buffers of 64 KiB allocated for {} chunks",
+        total >> 16
+    );
 }

@@ -92,8 +92,11 @@ fn finish_rejects_writes_past_len_and_ends_once_complete() {
     let mut all = Vec::new();
     reader.read_to_end(&mut all).unwrap();
     assert_eq!(all, b"012345");
-    let err = ranges.write_at(0, b"0").unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    // A late retry of published bytes is harmless once complete; past the end is not.
+    ranges.write_at(0, b"0").unwrap();
+    ranges.write_at(4, b"45").unwrap();
+    let err = ranges.write_at(5, b"56").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     let mut late = ranges.reader();
     assert_eq!(late.read(&mut [0; 4]).unwrap(), 0);
 }
@@ -109,6 +112,9 @@ fn abort_reaches_readers_and_is_harmless_twice() {
         "range fetch timed out",
     ));
     ranges.abort(io::Error::other("again"));
+    // Aborted: even a rewrite of published bytes is too late.
+    let err = ranges.write_at(0, b"ab").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     let mut all = Vec::new();
     let err = reader.read_to_end(&mut all).unwrap_err();
     assert_eq!(all, b"ab");

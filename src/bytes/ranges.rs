@@ -101,7 +101,9 @@ impl RangeWriter {
     ///
     /// `InvalidData` if it disagrees with bytes buffered for the same offsets;
     /// `InvalidInput` past the length given to [`finish`](RangeWriter::finish);
-    /// `BrokenPipe` once the stream has ended.
+    /// `BrokenPipe` once the stream was aborted or its writers dropped. Once it ended
+    /// complete, a write within `[0, len)` is accepted and ignored (a retried range that
+    /// lost the race), as a write of bytes already published always is.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         let max = self.shared.max_bytes as usize;
         for (i, piece) in data.chunks(max.max(1)).enumerate() {
@@ -197,7 +199,10 @@ impl RangeWriter {
 
 impl State {
     fn check(&self, offset: u64, end: u64) -> io::Result<()> {
-        if self.writer.is_none() {
+        // A stream that ended complete still takes a late copy of its bytes (a retried or
+        // hedged range request that lost the race), uncompared like any published byte.
+        let complete = self.finish_len == Some(self.prefix);
+        if self.writer.is_none() && !complete {
             return Err(ended());
         }
         if let Some(len) = self.finish_len {

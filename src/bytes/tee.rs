@@ -6,9 +6,10 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use ::bytes::BytesMut;
+use ::bytes::Bytes;
 use event_listener::Event;
 
+use super::pool::Pool;
 use super::reader::Pull;
 use super::{Builder, ByteReader, ByteWriter};
 // The shim's mutex, so the loom models see the source lock (`Arc` stays std's: it only
@@ -115,10 +116,11 @@ impl<R> Tee<R> {
             source: Mutex::new(Some(Source {
                 source,
                 writer,
-                buf: BytesMut::new(),
+                buf: Box::default(),
             })),
             event: Event::new(),
             chunk,
+            pool: Pool::new(chunk),
             handle: Mutex::new(None),
             _kind: PhantomData,
         };
@@ -164,6 +166,8 @@ struct Shared<R, K> {
     source: Mutex<Option<Source<R>>>,
     event: Event,
     chunk: usize,
+    /// Where the buffers of full reads come back to (see `pool.rs`).
+    pool: Arc<Pool>,
     /// A reader at the end of the stream, kept once the source ended, to make the readers
     /// asked for after that.
     handle: Mutex<Option<ByteReader>>,
@@ -173,9 +177,10 @@ struct Shared<R, K> {
 struct Source<R> {
     source: R,
     writer: ByteWriter,
-    /// The read buffer: handed out whole when a read fills it, copied from otherwise (so a
+    /// The read buffer, `chunk` bytes from the pool (empty between a full read and the
+    /// next read): handed out whole when a read fills it, copied from otherwise (so a
     /// short read never pins a whole buffer with a few bytes).
-    buf: BytesMut,
+    buf: Box<[u8]>,
 }
 
 /// How a tee's leader reads its kind of source (`Blocking` or `Polled`): the one part of
@@ -233,12 +238,20 @@ where
 }
 
 impl<R, K> Shared<R, K> {
+    /// The read buffer, from the pool if the last read handed it out.
+    fn read_buf<'a>(&self, buf: &'a mut Box<[u8]>) -> &'a mut [u8] {
+        if buf.is_empty() {
+            *buf = self.pool.take();
+        }
+        buf
+    }
+
     /// The chunk of a read of `n` bytes into `buf`.
-    fn chunk_of(&self, buf: &mut BytesMut, n: usize) -> ::bytes::Bytes {
+    fn chunk_of(&self, buf: &mut Box<[u8]>, n: usize) -> Bytes {
         if n == self.chunk {
-            buf.split().freeze()
+            self.pool.chunk(std::mem::take(buf))
         } else {
-            ::bytes::Bytes::copy_from_slice(&buf[..n.min(self.chunk)])
+            Bytes::copy_from_slice(&buf[..n.min(self.chunk)])
         }
     }
 
@@ -265,11 +278,8 @@ impl<R: Read + Send + 'static> ReadSource<R> for Blocking {
             shared.release();
             return;
         };
-        if source.buf.len() != shared.chunk {
-            source.buf = BytesMut::zeroed(shared.chunk);
-        }
         let read = loop {
-            match source.source.read(&mut source.buf) {
+            match source.source.read(shared.read_buf(&mut source.buf)) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other,
             }
@@ -317,10 +327,7 @@ where
                 return Poll::Pending;
             }
         } else {
-            if source.buf.len() != shared.chunk {
-                source.buf = BytesMut::zeroed(shared.chunk);
-            }
-            let mut read_buf = tokio::io::ReadBuf::new(&mut source.buf);
+            let mut read_buf = tokio::io::ReadBuf::new(shared.read_buf(&mut source.buf));
             let read = match std::pin::Pin::new(&mut source.source).poll_read(cx, &mut read_buf) {
                 // The leadership is kept: the caller polls again.
                 Poll::Pending => return Poll::Pending,
