@@ -570,3 +570,39 @@ fn tee_full_reads_recycle_their_buffers() {
         total >> 16
     );
 }
+
+/// The same for a writer's `io::Write`: 4 KiB writes gathered into 64 KiB chunks reuse
+/// the buffers their readers are done with.
+#[test]
+fn writer_chunks_recycle_their_buffers() {
+    use std::io::{Read, Write};
+    let total = scaled(1 << 20, 16 << 20);
+    let (mut writer, mut reader) = tailcast::bytes::Builder::new()
+        .max_bytes(256 << 10)
+        .build()
+        .unwrap();
+    let block = [0xa5u8; 4096];
+    let mut buf = vec![0; 64 << 10];
+    let before = stats().big;
+    let (mut written, mut read) = (0u64, 0u64);
+    while written < total {
+        // One chunk written (in 16 writes), then read: this thread never waits.
+        for _ in 0..16 {
+            writer.write_all(&block).unwrap();
+        }
+        written += 16 * 4096;
+        while read < written {
+            let n = reader.read(&mut buf).unwrap();
+            assert!(n > 0 && buf[..n].iter().all(|&v| v == 0xa5));
+            read += n as u64;
+        }
+    }
+    writer.finish().unwrap();
+    assert_eq!(reader.read(&mut buf).unwrap(), 0);
+    let big = stats().big - before;
+    assert!(
+        big <= 3,
+        "{big} buffers of 64 KiB allocated for {} chunks",
+        total >> 16
+    );
+}

@@ -1,12 +1,16 @@
-//! Recycled read buffers: a chunk a tee hands out whole goes back to the tee's pool when
-//! its last reader drops it, not to the allocator.
+//! Recycled chunk buffers: a full chunk a writer or a tee hands out goes back to its pool
+//! when its last reader drops it, not to the allocator, and the next chunk is gathered or
+//! read into it.
 //!
-//! Why: with a tee, whichever reader leads reads the next chunk, so the chunks are
-//! allocated by every reader's thread in turn and freed by whichever drops them last. A
-//! per-thread-arena allocator (glibc's malloc) then keeps up to a stream's worth of freed
-//! chunks in each thread's arena: measured with `examples/tee.rs` (4 sinks, `max_bytes`
-//! 64 MiB), peak RSS 92-110 MiB with fresh buffers against 67 MiB with one arena. Buffers
-//! that come back here are reused by the next leader, whatever its thread.
+//! Why: a fresh buffer per chunk, freed by whichever reader drops it last, costs the
+//! allocator's work on both sides, and worse with glibc's malloc:
+//! - a writer's freed chunks shrink its heap (trimmed once 128 KiB is free at the top),
+//!   so the next chunk's pages fault in again: 54,000 page faults for 1 GiB to 16 readers
+//!   in 4 KiB writes (`benches/benches/bytes_fanout.rs`), 2,500 once the trim is off;
+//! - with a tee, whichever reader leads reads the next chunk, so the chunks are allocated
+//!   by every reader's thread in turn, and each thread's arena keeps up to a stream's
+//!   worth of freed chunks: measured with `examples/tee.rs` (4 sinks, `max_bytes` 64 MiB),
+//!   peak RSS 92-110 MiB with fresh buffers, 67 MiB with one arena or this pool.
 
 use std::mem;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -76,6 +80,61 @@ impl Pool {
     }
 }
 
+/// Bytes gathered into a chunk of the pool's buffer length (a writer's `io::Write`).
+///
+/// # Invariants
+///
+/// - `buf` is empty (no buffer taken yet, or handed out) or one of `pool`'s buffers;
+///   `len <= pool.len`, and `len > 0` only with a buffer.
+pub(super) struct Gather {
+    pool: Arc<Pool>,
+    buf: Box<[u8]>,
+    len: usize,
+}
+
+impl Gather {
+    pub(super) fn new(chunk_size: usize) -> Self {
+        Gather {
+            pool: Pool::new(chunk_size),
+            buf: Box::default(),
+            len: 0,
+        }
+    }
+
+    /// The bytes gathered.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(super) fn is_full(&self) -> bool {
+        self.len == self.pool.len
+    }
+
+    /// Appends what fits of `data` (all of it, or up to the chunk's end); returns how
+    /// much.
+    pub(super) fn extend(&mut self, data: &[u8]) -> usize {
+        if self.buf.is_empty() {
+            self.buf = self.pool.take();
+        }
+        let take = data.len().min(self.pool.len - self.len);
+        self.buf[self.len..self.len + take].copy_from_slice(&data[..take]);
+        self.len += take;
+        take
+    }
+
+    /// The bytes gathered as a chunk (`None` if there are none): a full chunk is the
+    /// buffer itself, back in the pool once dropped; a part (a flush) is a copy, so a
+    /// few bytes never pin a whole buffer, and the buffer stays for the next bytes.
+    pub(super) fn take_chunk(&mut self) -> Option<Bytes> {
+        let len = mem::take(&mut self.len);
+        match len {
+            0 => None,
+            _ if len == self.pool.len => Some(self.pool.chunk(mem::take(&mut self.buf))),
+            _ => Some(Bytes::copy_from_slice(&self.buf[..len])),
+        }
+    }
+}
+
 impl AsRef<[u8]> for Recycled {
     fn as_ref(&self) -> &[u8] {
         &self.buf
@@ -115,5 +174,23 @@ mod tests {
         let again = pool.take();
         assert_eq!(again.as_ptr(), ptr, "the same buffer, not a new one");
         assert_eq!(pool.spare(), 0);
+    }
+
+    #[test]
+    fn gather_hands_out_full_buffers_and_copies_parts() {
+        let mut gather = Gather::new(4);
+        assert_eq!(gather.take_chunk(), None);
+        assert_eq!(gather.extend(b"ab"), 2);
+        assert_eq!(gather.take_chunk().as_deref(), Some(&b"ab"[..]), "a copy");
+        assert_eq!(gather.extend(b"cdefg"), 4);
+        assert!(gather.is_full());
+        let full = gather.take_chunk().unwrap();
+        assert_eq!(&full[..], b"cdef");
+        assert_eq!(gather.len(), 0);
+        drop(full);
+        assert_eq!(gather.pool.spare(), 1, "the full chunk's buffer came back");
+        assert_eq!(gather.extend(b"g"), 1);
+        assert_eq!(gather.pool.spare(), 0, "and was taken for the next bytes");
+        assert_eq!(gather.take_chunk().as_deref(), Some(&b"g"[..]));
     }
 }

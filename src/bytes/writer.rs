@@ -4,9 +4,10 @@ use std::io;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use ::bytes::{Bytes, BytesMut};
+use ::bytes::Bytes;
 
 use super::end::End;
+use super::pool::Gather;
 use super::{ByteReader, Chunk};
 use crate::position::Position;
 use crate::publisher::Publisher;
@@ -36,7 +37,7 @@ use crate::wait::RoomWait;
 pub struct ByteWriter {
     // `publisher` is dropped after `Drop::drop` sets `end`.
     publisher: Publisher<Chunk>,
-    pending: BytesMut,
+    pending: Gather,
     chunk_size: usize,
     max_bytes: usize,
     published: u64,
@@ -55,7 +56,7 @@ impl ByteWriter {
     ) -> Self {
         Self {
             publisher,
-            pending: BytesMut::new(),
+            pending: Gather::new(chunk_size),
             chunk_size,
             max_bytes,
             published: 0,
@@ -192,8 +193,7 @@ impl ByteWriter {
     /// Publishes the buffered bytes (the staged chunk first), blocking.
     fn publish_pending(&mut self) {
         self.publish_staged();
-        if !self.pending.is_empty() {
-            let chunk = self.pending.split().freeze();
+        if let Some(chunk) = self.pending.take_chunk() {
             self.publish(chunk);
         }
     }
@@ -222,7 +222,7 @@ impl ByteWriter {
     /// Stages `data` (with nothing staged or buffered) and tries to publish it.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(super) fn stage_bytes(&mut self, data: Bytes, cx: &mut Context<'_>) -> Poll<()> {
-        debug_assert!(self.staged.is_none() && self.pending.is_empty());
+        debug_assert!(self.staged.is_none() && self.pending.len() == 0);
         self.staged = Some(Chunk {
             offset: self.published,
             data,
@@ -247,8 +247,7 @@ impl ByteWriter {
     /// Hands the buffered bytes over as the staged chunk and tries to publish it.
     fn stage_pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         debug_assert!(self.staged.is_none(), "one chunk staged at a time");
-        if !self.pending.is_empty() {
-            let data = self.pending.split().freeze();
+        if let Some(data) = self.pending.take_chunk() {
             self.staged = Some(Chunk {
                 offset: self.published,
                 data,
@@ -271,12 +270,8 @@ impl ByteWriter {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        if self.pending.capacity() == self.pending.len() {
-            self.pending.reserve(self.chunk_size - self.pending.len());
-        }
-        let take = buf.len().min(self.chunk_size - self.pending.len());
-        self.pending.extend_from_slice(&buf[..take]);
-        if self.pending.len() == self.chunk_size {
+        let take = self.pending.extend(buf);
+        if self.pending.is_full() {
             // Accepted either way: a `Pending` here is waited for by the next call.
             let _ = self.stage_pending(cx);
         }
@@ -317,13 +312,9 @@ impl io::Write for ByteWriter {
         self.check_open()?;
         let n = buf.len();
         while !buf.is_empty() {
-            if self.pending.capacity() == self.pending.len() {
-                self.pending.reserve(self.chunk_size - self.pending.len());
-            }
-            let take = buf.len().min(self.chunk_size - self.pending.len());
-            self.pending.extend_from_slice(&buf[..take]);
+            let take = self.pending.extend(buf);
             buf = &buf[take..];
-            if self.pending.len() == self.chunk_size {
+            if self.pending.is_full() {
                 self.publish_pending();
             }
         }
