@@ -20,3 +20,6 @@ export MIRIFLAGS="${MIRIFLAGS:--Zmiri-tree-borrows -Zmiri-permissive-provenance 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/miri-build"
 echo "MIRIFLAGS=$MIRIFLAGS"
 cargo +nightly miri test -p tailcast --lib --tests
+# The async byte layer (features tokio, futures-io, futures): its poll-driven waits and the
+# async tee's lead, on tokio's runtime.
+cargo +nightly miri test -p tailcast --all-features --test bytes_async
