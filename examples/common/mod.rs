@@ -12,5 +12,6 @@ pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
         _ => return Err(format!("not a size: {s} (try 64KiB, 8MiB, 1GiB)")),
     };
     let n: usize = number.parse().map_err(|_| format!("not a size: {s}"))?;
-    n.checked_mul(1 << shift).ok_or(format!("size too large: {s}"))
+    n.checked_mul(1 << shift)
+        .ok_or(format!("size too large: {s}"))
 }
