@@ -23,7 +23,7 @@ logs=$(mktemp -d)
 # Each model is capped at 120 s of exploration (loom stops without failing; run.sh reports
 # it as `capped`, a sample): the exact-room wake-ups multiplied the schedules of four
 # models. The uncapped and extended runs are separate (loom-tests/EXTENDED.md).
-LOOM_MAX_DURATION="${LOOM_MAX_DURATION:-120}" bash loom-tests/run.sh >"$logs/loom.log" 2>&1 &
+LOOM_FEATURES="${LOOM_FEATURES-tokio}" LOOM_MAX_DURATION="${LOOM_MAX_DURATION:-120}" bash loom-tests/run.sh >"$logs/loom.log" 2>&1 &
 loom=$!
 bash ci/miri.sh >"$logs/miri.log" 2>&1 &
 miri=$!

@@ -20,6 +20,9 @@
 #                          not `ok`. ci/test.sh sets 120 (four models exceed it since the
 #                          exact-room wake-ups, 2026-12-02); unset it for an exhaustive run.
 #   LOOM_TARGET_DIR        cargo target dir for the loom build (target/loom).
+#   LOOM_FEATURES          cargo features of loom-tests to build with (none by default);
+#                          `tokio` adds the async models (tests/tee_async.rs,
+#                          tests/bytes_end_async.rs: tailcast's `tokio` feature).
 # Any other LOOM_* variable (LOOM_LOG, LOOM_LOCATION, LOOM_CHECKPOINT_FILE, ...) reaches loom.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +32,10 @@ export CARGO_TARGET_DIR="${LOOM_TARGET_DIR:-target/loom}"
 timeout_s="${LOOM_MODEL_TIMEOUT:-600}"
 start=$SECONDS
 
-echo "== building loom models (RUSTFLAGS=\"$RUSTFLAGS\", target $CARGO_TARGET_DIR)"
-json=$(cargo test -p loom-tests --release --tests --no-run --message-format=json)
+echo "== building loom models (RUSTFLAGS=\"$RUSTFLAGS\", target $CARGO_TARGET_DIR${LOOM_FEATURES:+, features $LOOM_FEATURES})"
+features=()
+[ -z "${LOOM_FEATURES:-}" ] || features=(--features "$LOOM_FEATURES")
+json=$(cargo test -p loom-tests --release --tests --no-run --message-format=json "${features[@]}")
 mapfile -t bins < <(printf '%s\n' "$json" \
     | grep '"kind":\["test"\]' \
     | grep -o '"executable":"[^"]*"' \

@@ -180,3 +180,40 @@ fn range_writers_cross_threads() {
     fn all<T: Clone + Send + Sync>() {}
     all::<bytes::RangeWriter>();
 }
+
+/// A write whose prefix waits for room (the only reader is not reading) holds nothing
+/// else back: `published` and `reader` answer and `abort` returns while it waits (it used
+/// to hold the state lock through the wait, so these waited for the reader); the waiting
+/// write then fails with `BrokenPipe`, and the reader gets the data, then the abort.
+#[test]
+fn calls_do_not_wait_behind_a_write_waiting_for_room() {
+    let (writer, mut reader) = bytes::channel(2);
+    let ranges = writer.into_ranges();
+    ranges.write_at(0, b"ab").unwrap(); // the stream is full
+    let waiting = {
+        let ranges = ranges.clone();
+        thread::spawn(move || ranges.write_at(2, b"cd"))
+    };
+    let (done, aborted) = mpsc::channel();
+    let aborter = thread::spawn(move || {
+        // Handed over (its chunk waits for room): the prefix covers it.
+        while ranges.published() < 4 {
+            thread::yield_now();
+        }
+        let late = ranges.reader();
+        ranges.abort(io::Error::new(io::ErrorKind::TimedOut, "gave up"));
+        done.send(late.position()).unwrap();
+    });
+    // A failure here, not a hang: the reader that would free the room is this thread.
+    let late_at = aborted
+        .recv_timeout(Duration::from_secs(60))
+        .expect("published, reader or abort waited for the reader");
+    assert_eq!(late_at, 2, "a new reader starts at what was published");
+    aborter.join().unwrap();
+    let err = waiting.join().unwrap().unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    let mut all = Vec::new();
+    let err = reader.read_to_end(&mut all).unwrap_err();
+    assert_eq!(all, b"ab");
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+}

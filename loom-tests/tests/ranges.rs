@@ -32,3 +32,29 @@ fn ranges_far_write_waits_for_the_prefix() {
         assert_eq!(reader.read(&mut six).unwrap(), 0);
     });
 }
+
+/// `max_bytes` 2, full with `ab`: a write at 2 completes the prefix but its chunk must
+/// wait for room, which it does with the state lock released (staged in the writer, its
+/// wait registered through the `RangeWriter`'s waker, which notifies `room`). The
+/// reader's read of `ab` makes the room: its wake-up must reach the waiting write (the
+/// waker notifies `room`; the write tries again after registering its listener), which
+/// then publishes `cd`; meanwhile `published` answers without waiting.
+#[test]
+fn ranges_prefix_waits_for_room_unlocked() {
+    model("ranges_prefix_waits_for_room_unlocked", "F1,F3", 2, || {
+        let (writer, mut reader) = bytes::channel(2);
+        let ranges = writer.into_ranges();
+        ranges.write_at(0, b"ab").unwrap();
+        let waiting = {
+            let ranges = ranges.clone();
+            thread::spawn(move || ranges.write_at(2, b"cd").unwrap())
+        };
+        assert!(ranges.published() >= 2);
+        let mut four = [0; 4];
+        reader.read_exact(&mut four).unwrap();
+        assert_eq!(&four, b"abcd");
+        waiting.join().unwrap();
+        ranges.finish(4).unwrap();
+        assert_eq!(reader.read(&mut four).unwrap(), 0);
+    });
+}

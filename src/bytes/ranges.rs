@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
 use ::bytes::Bytes;
 use event_listener::{listener, Event, Listener};
 
 use super::intervals::Intervals;
 use super::{ByteReader, ByteWriter};
-use crate::raw::sync::{lock, Mutex};
+use crate::raw::sync::{lock, Mutex, MutexGuard};
 
 /// The writer of a byte stream written out of order, as parallel range downloads do
 /// (made by [`ByteWriter::into_ranges`]). `Clone + Send + Sync`: one clone per thread.
@@ -44,7 +45,14 @@ use crate::raw::sync::{lock, Mutex};
 /// # Invariants
 ///
 /// - `pieces` are disjoint and start at or after `prefix`; `intervals` is their coverage,
-///   canonical. `prefix` bytes were published in order.
+///   canonical. `prefix` bytes were handed to `writer` in order: published, or the last
+///   of them staged in it while the stream is full.
+/// - The state lock is never held across a wait: a write whose prefix waits for room
+///   waits with it unlocked (woken through `Shared::waker`), so `abort`, `finish`,
+///   `reader` and the other writes never wait behind a slow reader.
+/// - A chunk is staged only while a `write_at` call is in [`drive`](RangeWriter::drive),
+///   which returns once nothing is staged (or the stream ended); the stream ends clean
+///   only with nothing staged.
 /// - `writer` is `None` once the stream ended (finished or aborted); `end_reader` is then
 ///   a reader at its end, for [`reader`](RangeWriter::reader).
 #[derive(Clone)]
@@ -54,9 +62,20 @@ pub struct RangeWriter {
 
 struct Shared {
     state: Mutex<State>,
-    /// Notified whenever the prefix moves or the stream ends.
-    room: Event,
+    /// Notified whenever the prefix moves, the stream ends, or a staged chunk may fit.
+    room: Arc<Event>,
+    /// The waker a staged chunk's wait for room registers: it notifies `room`.
+    waker: Waker,
     max_bytes: u64,
+}
+
+/// Wakes the writes waiting in [`RangeWriter::drive`] when the stream has room.
+struct NotifyRoom(Arc<Event>);
+
+impl Wake for NotifyRoom {
+    fn wake(self: Arc<Self>) {
+        self.0.notify(usize::MAX);
+    }
 }
 
 struct State {
@@ -66,6 +85,8 @@ struct State {
     intervals: Intervals,
     prefix: u64,
     finish_len: Option<u64>,
+    /// Ended cleanly, complete (not aborted).
+    finished: bool,
 }
 
 impl ByteWriter {
@@ -76,6 +97,8 @@ impl ByteWriter {
         let _ = self.flush();
         let max_bytes = self.max_bytes() as u64;
         let prefix = self.written();
+        let room = Arc::new(Event::new());
+        let waker = Waker::from(Arc::new(NotifyRoom(Arc::clone(&room))));
         RangeWriter {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
@@ -85,8 +108,10 @@ impl ByteWriter {
                     intervals: Intervals::default(),
                     prefix,
                     finish_len: None,
+                    finished: false,
                 }),
-                room: Event::new(),
+                room,
+                waker,
                 max_bytes,
             }),
         }
@@ -118,7 +143,8 @@ impl RangeWriter {
             let mut state = lock(&self.shared.state);
             state.check(offset, end)?;
             if end <= state.prefix + self.shared.max_bytes {
-                return state.insert(offset, data, &self.shared.room);
+                state.insert(offset, data)?;
+                return self.drive(state);
             }
             drop(state);
             // Registered before the re-check: a prefix move in between is not missed.
@@ -130,6 +156,28 @@ impl RangeWriter {
             }
             drop(state);
             moved.wait();
+        }
+    }
+
+    /// Hands the pieces that continue the prefix to the writer, in order; while the
+    /// stream is full, waits for room with the state unlocked and tries again, until
+    /// nothing is staged. `BrokenPipe` if the stream was aborted meanwhile.
+    fn drive<'a>(&'a self, mut state: MutexGuard<'a, State>) -> io::Result<()> {
+        let mut cx = Context::from_waker(&self.shared.waker);
+        loop {
+            if state.publish_prefix(&self.shared.room, &mut cx).is_ready() {
+                return state.check(0, 0);
+            }
+            drop(state);
+            // Registered before the second try: room made in between is not missed.
+            listener!(self.shared.room => room);
+            state = lock(&self.shared.state);
+            if state.publish_prefix(&self.shared.room, &mut cx).is_ready() {
+                return state.check(0, 0);
+            }
+            drop(state);
+            room.wait();
+            state = lock(&self.shared.state);
         }
     }
 
@@ -191,7 +239,9 @@ impl RangeWriter {
         }
     }
 
-    /// The bytes published in order so far.
+    /// The bytes of the complete prefix handed to the stream so far, in order (the last
+    /// chunk of them may still wait for room in the stream, inside the `write_at` call
+    /// that completed it).
     pub fn published(&self) -> u64 {
         lock(&self.shared.state).prefix
     }
@@ -201,8 +251,7 @@ impl State {
     fn check(&self, offset: u64, end: u64) -> io::Result<()> {
         // A stream that ended complete still takes a late copy of its bytes (a retried or
         // hedged range request that lost the race), uncompared like any published byte.
-        let complete = self.finish_len == Some(self.prefix);
-        if self.writer.is_none() && !complete {
+        if self.writer.is_none() && !self.finished {
             return Err(ended());
         }
         if let Some(len) = self.finish_len {
@@ -216,9 +265,9 @@ impl State {
         Ok(())
     }
 
-    /// Buffers `data` at `offset` (checked against what is buffered), then publishes the
-    /// prefix it completes.
-    fn insert(&mut self, offset: u64, data: &[u8], room: &Event) -> io::Result<()> {
+    /// Buffers `data` at `offset` (checked against what is buffered); the caller hands
+    /// the prefix it completes to the writer ([`RangeWriter::drive`]).
+    fn insert(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         let end = offset + data.len() as u64;
         if end <= self.prefix {
             return Ok(());
@@ -262,32 +311,48 @@ impl State {
             self.pieces.insert(from, bytes);
         }
         self.intervals.insert(offset, end);
-        self.publish_prefix(room);
         Ok(())
     }
 
-    /// Publishes the pieces that continue the prefix, in order.
-    fn publish_prefix(&mut self, room: &Event) {
+    /// Hands the pieces that continue the prefix to the writer, in order, without
+    /// waiting: `Pending` (with `cx` registered for room) while a chunk is staged.
+    /// Ends the stream once the finished length is published.
+    fn publish_prefix(&mut self, room: &Event, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Poll::Ready(());
+        };
         let before = self.prefix;
-        while let Some(piece) = self.pieces.remove(&self.prefix) {
+        let mut outcome = Poll::Ready(());
+        if writer.has_staged() && writer.poll_staged(cx).is_pending() {
+            outcome = Poll::Pending;
+        }
+        while outcome.is_ready() {
+            let Some(piece) = self.pieces.remove(&self.prefix) else {
+                break;
+            };
             self.prefix += piece.len() as u64;
-            if let Some(writer) = self.writer.as_mut() {
-                // Waits for the slowest Block reader, as any write does.
-                let _ = writer.write_bytes(piece);
-            }
+            // Staged if the stream is full: the slowest Block reader makes the room.
+            outcome = writer.stage_bytes(piece, cx);
         }
         if self.prefix > before {
             self.intervals.trim_below(self.prefix);
-            self.end_if_complete();
             room.notify(usize::MAX);
         }
+        if outcome.is_ready() {
+            self.end_if_complete();
+        }
+        outcome
     }
 
+    /// Ends the stream cleanly if `[0, finish_len)` was handed over and nothing waits
+    /// staged (else the write staging it ends it, in [`RangeWriter::drive`]).
     fn end_if_complete(&mut self) {
-        if self.finish_len == Some(self.prefix) {
+        let staged = self.writer.as_ref().is_some_and(ByteWriter::has_staged);
+        if self.finish_len == Some(self.prefix) && !staged {
             if let Some(writer) = self.writer.take() {
                 self.end_reader = Some(writer.reader());
                 let _ = writer.finish();
+                self.finished = true;
             }
         }
     }

@@ -199,7 +199,8 @@ impl ByteWriter {
     }
 }
 
-/// The poll-driven side, for the async writer traits (`async_io`) and an async tee.
+/// The poll-driven side, for the async writer traits (`async_io`), an async tee and a
+/// `RangeWriter` (which waits for room with its state unlocked).
 #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
 impl ByteWriter {
     /// An error once the stream was shut down (or ended): nothing is accepted after it.
@@ -214,13 +215,11 @@ impl ByteWriter {
     }
 
     /// Whether a chunk waits for room, staged by a poll-driven write.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(super) fn has_staged(&self) -> bool {
         self.staged.is_some()
     }
 
     /// Stages `data` (with nothing staged or buffered) and tries to publish it.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(super) fn stage_bytes(&mut self, data: Bytes, cx: &mut Context<'_>) -> Poll<()> {
         debug_assert!(self.staged.is_none() && self.pending.len() == 0);
         self.staged = Some(Chunk {
