@@ -9,11 +9,8 @@
 #
 # Not planted: a Relaxed `next` link is an equivalent mutant (a reader follows `next` only
 # after an Acquire load of `len == chunk_len`, which the link precedes: edge 2).
-# Not planted either (a loom blind spot, see ARCHITECTURE.md): the async shutdown closing
-# the stream before it records the end (`poll_finish`); `End` is a std `OnceLock`, which
-# loom does not see, so `end_shutdown_wakes_blocked_reader` passes with it (59,092
-# executions, 2026-12-04). A `Drop` that records no end is equivalent (an unset end reads
-# as `UnexpectedEof`).
+# Not planted either: a `Drop` that records no end is equivalent (an unset end reads as
+# `UnexpectedEof`).
 #
 # A models field starting with `+tokio ` builds those models with LOOM_FEATURES=tokio
 # (tests/tee_async.rs, tests/bytes_end_async.rs: tailcast's `tokio` feature).
@@ -77,6 +74,7 @@ mutants=(
     "ranges-finish-no-notify~src/bytes/ranges.rs~        state.end_if_complete();\n        drop(state);\n        self.shared.room.notify(usize::MAX);~        state.end_if_complete();\n        drop(state);~end_range_finish_wakes_far_writer"
     "tee-async-drop-keeps-lead~src/bytes/reader.rs~        self.cancel_waits();\n        self.release_lead();\n    }~        self.cancel_waits();\n    }~+tokio tee_async_lead_handoff"
     "tee-async-forgets-staged~src/bytes/tee.rs~        if source.writer.has_staged() {~        if false \&\& source.writer.has_staged() {~+tokio tee_async_lead_handoff tee_async_lead_across_pending"
+    "shutdown-closes-before-end~src/bytes/writer.rs~        self.end.finish(self.published);\n        self.ended = true;\n        self.publisher.close_in_place();~        self.publisher.close_in_place();\n        self.end.finish(self.published);\n        self.ended = true;~+tokio end_shutdown_wakes_blocked_reader"
 )
 
 selected() {

@@ -50,7 +50,7 @@ use crate::raw::sync::{lock, Mutex, MutexGuard};
 /// - The state lock is never held across a wait: a write whose prefix waits for room
 ///   waits with it unlocked (woken through `Shared::waker`), so `abort`, `finish`,
 ///   `reader` and the other writes never wait behind a slow reader.
-/// - A chunk is staged only while a `write_at` call is in [`drive`](RangeWriter::drive),
+/// - A chunk is staged only while a `write_at` call is in `RangeWriter::drive`,
 ///   which returns once nothing is staged (or the stream ended); the stream ends clean
 ///   only with nothing staged.
 /// - `writer` is `None` once the stream ended (finished or aborted); `end_reader` is then
@@ -69,7 +69,7 @@ struct Shared {
     max_bytes: u64,
 }
 
-/// Wakes the writes waiting in [`RangeWriter::drive`] when the stream has room.
+/// Wakes the writes waiting in `RangeWriter::drive` when the stream has room.
 struct NotifyRoom(Arc<Event>);
 
 impl Wake for NotifyRoom {
@@ -266,7 +266,7 @@ impl State {
     }
 
     /// Buffers `data` at `offset` (checked against what is buffered); the caller hands
-    /// the prefix it completes to the writer ([`RangeWriter::drive`]).
+    /// the prefix it completes to the writer (`RangeWriter::drive`).
     fn insert(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         let end = offset + data.len() as u64;
         if end <= self.prefix {
@@ -345,7 +345,7 @@ impl State {
     }
 
     /// Ends the stream cleanly if `[0, finish_len)` was handed over and nothing waits
-    /// staged (else the write staging it ends it, in [`RangeWriter::drive`]).
+    /// staged (else the write staging it ends it, in `RangeWriter::drive`).
     fn end_if_complete(&mut self) {
         let staged = self.writer.as_ref().is_some_and(ByteWriter::has_staged);
         if self.finish_len == Some(self.prefix) && !staged {
