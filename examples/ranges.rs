@@ -9,8 +9,10 @@
 //!     [--readers N] [--max-bytes SIZE] [--seed N]
 //! ```
 //!
-//! Memory is bounded by `--max-bytes`: a range that starts too far ahead of the complete
-//! prefix waits until the prefix catches up. The ranges are handed out in random order
+//! Memory is bounded by about three times `--max-bytes` (the stream, a chunk of the prefix
+//! waiting for room, the bytes buffered ahead; plus the source, kept for the check): a
+//! range that starts too far ahead of the complete prefix waits until the prefix catches
+//! up, so `--range` may not exceed `--max-bytes`. The ranges are handed out in random order
 //! within windows of `--max-bytes`, as a downloader with that much buffer would, so every
 //! range taken fits once the ranges before it are in.
 
@@ -65,6 +67,11 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.max_bytes == 0 || args.max_bytes > 1 << 32 {
         return Err("--max-bytes must be 1 to 4GiB".into());
+    }
+    if args.range > args.max_bytes {
+        // A range's own pieces, in random order, would wait for a prefix only the thread
+        // writing them can move.
+        return Err("--range must not exceed --max-bytes".into());
     }
     Ok(args)
 }
@@ -209,7 +216,7 @@ fn main() {
         drop(first);
         for (w, ranges) in clones.into_iter().enumerate() {
             let (next, order, source) = (&next, &order, &source);
-            let mut rng = Rng(args.seed.wrapping_add(w as u64 + 1) | 1);
+            let mut rng = Rng((args.seed ^ (w as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
             s.spawn(move || {
                 while let Some(&range) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
                     download(&ranges, source, range, &mut rng);

@@ -86,17 +86,32 @@ impl Sink {
     }
 
     fn spawn(cmd: &str) -> io::Result<Sink> {
-        Command::new("sh")
-            .args(["-c", cmd])
-            .stdin(Stdio::piped())
-            .spawn()
-            .map(Sink::Exec)
+        let mut command = Command::new("sh");
+        command.args(["-c", cmd]).stdin(Stdio::piped());
+        // Its own process group, so that `abandon` stops the whole command line.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        command.spawn().map(Sink::Exec)
     }
 
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
             Sink::File(file) => file.write_all(data),
             Sink::Exec(child) => child.stdin.as_mut().expect("piped").write_all(data),
+        }
+    }
+
+    /// After a source error: a child is killed (so it does not treat the truncated input
+    /// as complete); a file is left as far as it got.
+    fn abandon(self) {
+        if let Sink::Exec(mut child) = self {
+            // The group: `sh -c 'a; b'` runs `a` in a process of its own.
+            #[cfg(unix)]
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 
@@ -117,26 +132,40 @@ impl Sink {
     }
 }
 
+/// Why a sink stopped early.
+enum Failure {
+    /// Reading the source failed (every sink sees it).
+    Source(io::Error),
+    /// This sink failed.
+    Sink(io::Error),
+}
+
 /// Copies one reader into its sink, publishing its position in `done` as it goes.
-fn drain(mut reader: ByteReader, mut sink: Sink, done: &AtomicU64) -> io::Result<()> {
+fn drain(mut reader: ByteReader, mut sink: Sink, done: &AtomicU64) -> Result<(), Failure> {
     let copied = (|| loop {
-        let chunk = reader.fill_buf()?;
+        let chunk = reader.fill_buf().map_err(Failure::Source)?;
         if chunk.is_empty() {
             return Ok(());
         }
         let n = chunk.len();
-        sink.write_all(chunk)?;
+        sink.write_all(chunk).map_err(Failure::Sink)?;
         reader.consume(n);
         done.store(reader.position(), Ordering::Relaxed);
     })();
     // Dropping the reader first lets the other sinks go on at once if this one failed.
     drop(reader);
     match copied {
-        Ok(()) => sink.close(),
-        Err(e) => {
-            let _ = sink.close();
-            Err(e)
+        Ok(()) => sink.close().map_err(Failure::Sink),
+        // A truncated input must not look complete: a child is killed, not given an EOF.
+        Err(source @ Failure::Source(_)) => {
+            sink.abandon();
+            Err(source)
         }
+        Err(Failure::Sink(e)) => Err(Failure::Sink(match sink.close() {
+            Ok(()) => e,
+            // A child that exited early: its exit status says more than the broken pipe.
+            Err(status) => io::Error::new(e.kind(), format!("{e} ({status})")),
+        })),
     }
 }
 
@@ -192,7 +221,7 @@ fn main() {
         .iter()
         .map(|(name, _)| (name.clone(), Arc::new(AtomicU64::new(0))))
         .collect();
-    let (ended, ends) = mpsc::channel::<(usize, io::Result<()>)>();
+    let (ended, ends) = mpsc::channel::<(usize, Result<(), Failure>)>();
     // All readers first: a reader made once another has started reading begins at what
     // was read by then.
     let readers: Vec<ByteReader> = sinks.iter().map(|_| tee.reader()).collect();
@@ -208,7 +237,8 @@ fn main() {
     }
     drop(ended);
 
-    let mut results: Vec<Option<io::Result<()>>> = progress.iter().map(|_| None).collect();
+    let mut results: Vec<Option<Result<(), Failure>>> = progress.iter().map(|_| None).collect();
+    let mut source_failed = false;
     let terminal = io::stderr().is_terminal();
     let interval = if terminal {
         Duration::from_millis(250)
@@ -219,12 +249,17 @@ fn main() {
     while open > 0 {
         match ends.recv_timeout(interval) {
             Ok((i, result)) => {
-                if let Err(e) = &result {
-                    eprintln!(
-                        "{}tee: {}: {e}",
-                        if terminal { "\n" } else { "" },
-                        progress[i].0
-                    );
+                let newline = if terminal { "\n" } else { "" };
+                match &result {
+                    Err(Failure::Sink(e)) => eprintln!("{newline}tee: {}: {e}", progress[i].0),
+                    Err(Failure::Source(e)) if !source_failed => {
+                        source_failed = true;
+                        eprintln!(
+                            "{newline}tee: reading the source: {e}; every output is \
+                             incomplete (children killed)"
+                        );
+                    }
+                    _ => {}
                 }
                 results[i] = Some(result);
                 open -= 1;
@@ -245,9 +280,10 @@ fn main() {
         .map(|(_, done)| done.load(Ordering::Relaxed))
         .max()
         .unwrap_or(0);
+    // Sinks that failed themselves (a source error is reported once, above).
     let failed = results
         .iter()
-        .filter(|r| !matches!(r, Some(Ok(()))))
+        .filter(|r| !matches!(r, Some(Ok(())) | Some(Err(Failure::Source(_)))))
         .count();
     eprintln!(
         "tee: {copied} bytes ({:.1} MiB) to {} sinks in {elapsed:.2} s: {:.0} MiB/s per sink, \
@@ -265,7 +301,7 @@ fn main() {
         ),
         _ => eprintln!("tee: peak RSS not available on this system"),
     }
-    std::process::exit(if failed == 0 { 0 } else { 1 });
+    std::process::exit(if failed == 0 && !source_failed { 0 } else { 1 });
 }
 
 fn fail_early(name: &str, e: io::Error) -> ! {
@@ -276,7 +312,7 @@ fn fail_early(name: &str, e: io::Error) -> ! {
 /// One line: bytes copied by the fastest sink, throughput, the slowest open sink.
 fn print_progress(
     progress: &[(String, Arc<AtomicU64>)],
-    results: &[Option<io::Result<()>>],
+    results: &[Option<Result<(), Failure>>],
     started: Instant,
     terminal: bool,
 ) {

@@ -214,3 +214,27 @@ impl tokio::io::AsyncRead for Failing {
         std::task::Poll::Ready(Err(io::Error::new(self.0, "source failed")))
     }
 }
+
+/// A writer shut down by the async `shutdown` and then turned into a `RangeWriter` gives
+/// one of a finished stream: nothing is published after the close (a write past the end
+/// is refused, a late copy of its bytes accepted), and readers still end with `Ok(0)`.
+#[test]
+fn ranges_of_a_shut_down_writer_are_finished() {
+    let (mut writer, mut reader) = tailcast::bytes::channel(16);
+    runtime().block_on(async {
+        writer.write_all(b"abc").await.unwrap();
+        writer.shutdown().await.unwrap();
+    });
+    let ranges = writer.into_ranges();
+    assert_eq!(ranges.published(), 3);
+    let err = ranges.write_at(3, b"d").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    ranges.write_at(0, b"ab").unwrap();
+    let mut all = Vec::new();
+    io::Read::read_to_end(&mut reader, &mut all).unwrap();
+    assert_eq!(all, b"abc");
+    assert_eq!(
+        io::Read::read(&mut ranges.reader(), &mut [0; 4]).unwrap(),
+        0
+    );
+}

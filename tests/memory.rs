@@ -538,25 +538,64 @@ fn dropped_lagged_subscriber_leaves_only_bounded_bookkeeping() {
     assert_eq!(live(), base);
 }
 
+/// The byte at offset `at` of the recycling tests' streams: a buffer handed out again
+/// while a reader still holds a chunk of it would change what that reader sees.
+fn byte_at(at: u64) -> u8 {
+    (at as u8) ^ ((at >> 16) as u8).wrapping_mul(31)
+}
+
+/// A source of `total` bytes, `byte_at` each, filling every read.
+struct Pattern {
+    at: u64,
+    total: u64,
+}
+
+impl std::io::Read for Pattern {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min((self.total - self.at) as usize);
+        for (k, b) in buf[..n].iter_mut().enumerate() {
+            *b = byte_at(self.at + k as u64);
+        }
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+fn check_chunk(chunk: &[u8], offset: u64) {
+    assert!(
+        chunk
+            .iter()
+            .enumerate()
+            .all(|(k, &v)| v == byte_at(offset + k as u64)),
+        "the chunk at {offset} changed: its buffer was reused while it was held"
+    );
+}
+
 /// A tee whose source fills every read hands its read buffers round: the 64 KiB buffers
 /// allocated over a long stream are what can be in flight at once, not one per chunk (a
 /// chunk's buffer comes back to the tee when its last reader drops it, so the next read,
-/// on whichever reader's thread, reuses it instead of allocating).
+/// on whichever reader's thread, reuses it instead of allocating), and never while a
+/// reader holds it (each chunk is checked again after the next one was read).
 #[test]
 fn tee_full_reads_recycle_their_buffers() {
-    use std::io::Read;
     let total = scaled(1 << 20, 16 << 20); // 16 or 256 chunks of 64 KiB
-    let tee = tailcast::bytes::tee(std::io::repeat(0x5a).take(total), 256 << 10);
+    let tee = tailcast::bytes::tee(Pattern { at: 0, total }, 256 << 10);
     let (mut a, mut b) = (tee.reader(), tee.reader());
     let before = stats().big;
     let mut read = 0;
+    let mut held: Option<(tailcast::bytes::Bytes, u64)> = None;
     // Both readers on this thread, in step: `a` leads every read.
     loop {
         match (a.next_chunk().unwrap(), b.next_chunk().unwrap()) {
             (Some(x), Some(y)) => {
                 assert_eq!(x.len(), 64 << 10, "every read fills the buffer");
-                assert!(x == y && x.iter().all(|&v| v == 0x5a));
-                read += x.len() as u64;
+                assert!(x == y);
+                check_chunk(&x, read);
+                if let Some((chunk, offset)) = held.take() {
+                    check_chunk(&chunk, offset);
+                }
+                held = Some((x, read));
+                read += y.len() as u64;
             }
             (None, None) => break,
             other => panic!("the readers disagree: {other:?}"),
@@ -565,43 +604,50 @@ fn tee_full_reads_recycle_their_buffers() {
     assert_eq!(read, total);
     let big = stats().big - before;
     assert!(
-        big <= 3,
+        big <= 4,
         "{big} buffers of 64 KiB allocated for {} chunks",
         total >> 16
     );
 }
 
 /// The same for a writer's `io::Write`: 4 KiB writes gathered into 64 KiB chunks reuse
-/// the buffers their readers are done with.
+/// the buffers their readers are done with, and only those.
 #[test]
 fn writer_chunks_recycle_their_buffers() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let total = scaled(1 << 20, 16 << 20);
     let (mut writer, mut reader) = tailcast::bytes::Builder::new()
         .max_bytes(256 << 10)
         .build()
         .unwrap();
-    let block = [0xa5u8; 4096];
-    let mut buf = vec![0; 64 << 10];
+    let mut source = Pattern { at: 0, total };
+    let mut block = [0u8; 4096];
     let before = stats().big;
     let (mut written, mut read) = (0u64, 0u64);
+    let mut held: Option<(tailcast::bytes::Bytes, u64)> = None;
     while written < total {
         // One chunk written (in 16 writes), then read: this thread never waits.
         for _ in 0..16 {
+            std::io::Read::read_exact(&mut source, &mut block).unwrap();
             writer.write_all(&block).unwrap();
         }
         written += 16 * 4096;
         while read < written {
-            let n = reader.read(&mut buf).unwrap();
-            assert!(n > 0 && buf[..n].iter().all(|&v| v == 0xa5));
-            read += n as u64;
+            let chunk = reader.next_chunk().unwrap().expect("written");
+            check_chunk(&chunk, read);
+            if let Some((old, offset)) = held.take() {
+                check_chunk(&old, offset);
+            }
+            let n = chunk.len() as u64;
+            held = Some((chunk, read));
+            read += n;
         }
     }
     writer.finish().unwrap();
-    assert_eq!(reader.read(&mut buf).unwrap(), 0);
+    assert_eq!(reader.next_chunk().unwrap(), None);
     let big = stats().big - before;
     assert!(
-        big <= 3,
+        big <= 4,
         "{big} buffers of 64 KiB allocated for {} chunks",
         total >> 16
     );

@@ -254,3 +254,43 @@ fn copy_to_all_reports_a_source_error() {
         assert!(s.len() <= 4000);
     }
 }
+
+/// A source whose `read` panics (once) does not leave the tee without a leader: the
+/// panicking reader's thread unwinds, and the next reader leads and reads on.
+#[cfg(panic = "unwind")]
+#[test]
+fn a_panicking_source_read_releases_the_lead() {
+    struct PanicsOnce(u8);
+    impl std::io::Read for PanicsOnce {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0 += 1;
+            match self.0 {
+                1 => panic!("the source failed mid-read"),
+                2 => {
+                    buf[..2].copy_from_slice(b"ok");
+                    Ok(2)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+    let tee = tailcast::bytes::tee(PanicsOnce(0), 1 << 10);
+    let (mut first, mut second) = (tee.reader(), tee.reader());
+    let panicked = std::thread::spawn(move || {
+        let _ = std::io::Read::read(&mut first, &mut [0; 4]);
+    })
+    .join();
+    assert!(panicked.is_err(), "the first read panicked");
+    let (done, got) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let result = std::io::Read::read_to_end(&mut second, &mut all).map(|_| all);
+        done.send(result).unwrap();
+    });
+    // A failure here, not a hang: a lead left taken would keep the reader waiting.
+    let all = got
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the second reader waited for a lead the panic left taken")
+        .unwrap();
+    assert_eq!(all, b"ok");
+}

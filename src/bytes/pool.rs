@@ -21,12 +21,15 @@ use ::bytes::Bytes;
 ///
 /// # Invariants
 ///
-/// - Every buffer in `free` is `len` bytes long.
+/// - Every buffer in `free` is `len` bytes long, and `free` keeps at most `keep` of them
+///   (a stream's worth, `max_bytes / len`, plus a few for the chunks readers are in the
+///   middle of); a buffer coming back to a full pool is freed.
 /// - A buffer is allocated only when `free` is empty, so the buffers alive (in chunks
 ///   plus in `free`) never exceed the most ever in flight at once plus the one being
-///   read into: the stream's own bound (`max_bytes`, plus the chunk each reader is in the
-///   middle of), whatever the stream's length. What `free` keeps when the stream is idle
-///   is at most that, and goes with the tee and its last chunk.
+///   read into (the stream's own bound, `max_bytes` plus the chunk each reader is in the
+///   middle of, while no reader keeps chunks it has read), whatever the stream's length;
+///   chunks a reader keeps come back at most `keep` to the pool. What `free` keeps goes
+///   with the tee or writer and its last chunk.
 ///
 /// `std`'s mutex, not the loom shim's: its critical sections make no loom operation (a
 /// push or a pop), so they cannot interleave with one, and a model need not explore
@@ -34,7 +37,11 @@ use ::bytes::Bytes;
 pub(super) struct Pool {
     free: Mutex<Vec<Box<[u8]>>>,
     len: usize,
+    keep: usize,
 }
+
+/// The buffers a pool keeps beyond a stream's worth (`max_bytes / len`).
+const SPARE: usize = 4;
 
 /// A full read's buffer inside a [`Bytes`]: dropped, it goes back to its pool.
 struct Recycled {
@@ -43,10 +50,12 @@ struct Recycled {
 }
 
 impl Pool {
-    pub(super) fn new(len: usize) -> Arc<Pool> {
+    /// A pool of `len`-byte buffers for a stream bounded by `max_bytes`.
+    pub(super) fn new(len: usize, max_bytes: usize) -> Arc<Pool> {
         Arc::new(Pool {
             free: Mutex::new(Vec::new()),
             len,
+            keep: max_bytes / len.max(1) + SPARE,
         })
     }
 
@@ -93,9 +102,9 @@ pub(super) struct Gather {
 }
 
 impl Gather {
-    pub(super) fn new(chunk_size: usize) -> Self {
+    pub(super) fn new(chunk_size: usize, max_bytes: usize) -> Self {
         Gather {
-            pool: Pool::new(chunk_size),
+            pool: Pool::new(chunk_size, max_bytes),
             buf: Box::default(),
             len: 0,
         }
@@ -149,7 +158,9 @@ impl Drop for Recycled {
             .free
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        free.push(buf);
+        if free.len() < self.pool.keep {
+            free.push(buf);
+        }
     }
 }
 
@@ -159,7 +170,7 @@ mod tests {
 
     #[test]
     fn a_dropped_chunk_comes_back_and_is_reused() {
-        let pool = Pool::new(4);
+        let pool = Pool::new(4, 4);
         let mut buf = pool.take();
         buf.copy_from_slice(b"abcd");
         let ptr = buf.as_ptr();
@@ -177,8 +188,17 @@ mod tests {
     }
 
     #[test]
+    fn a_full_pool_frees_what_comes_back() {
+        let pool = Pool::new(4, 8); // keeps 8 / 4 + SPARE
+        let keep = 2 + SPARE;
+        let chunks: Vec<Bytes> = (0..keep + 3).map(|_| pool.chunk(pool.take())).collect();
+        drop(chunks);
+        assert_eq!(pool.spare(), keep);
+    }
+
+    #[test]
     fn gather_hands_out_full_buffers_and_copies_parts() {
-        let mut gather = Gather::new(4);
+        let mut gather = Gather::new(4, 4);
         assert_eq!(gather.take_chunk(), None);
         assert_eq!(gather.extend(b"ab"), 2);
         assert_eq!(gather.take_chunk().as_deref(), Some(&b"ab"[..]), "a copy");

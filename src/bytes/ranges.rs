@@ -19,9 +19,14 @@ use crate::raw::sync::{lock, Mutex, MutexGuard};
 /// [`write_at`](RangeWriter::write_at) accepts writes in any order; the contiguous prefix
 /// is published as soon as it is complete. Bytes written ahead of the prefix count against
 /// `max_bytes`: a write ending more than `max_bytes` past the prefix waits until the prefix
-/// catches up (a write at the prefix always fits). Writing the same bytes twice is fine; a
-/// write that disagrees with bytes already buffered is `InvalidData` (bytes already
-/// published are not compared).
+/// catches up (a write at the prefix always fits). A `write_at` returns once the prefix is
+/// in the stream: while a chunk of it waits for room (the slowest `Block` reader), the
+/// writes wait with it, and that chunk (at most `max_bytes`) comes on top of the bytes
+/// buffered ahead, so memory is at most `max_bytes` in the stream, plus that chunk, plus
+/// `max_bytes` ahead. [`abort`](RangeWriter::abort), [`finish`](RangeWriter::finish),
+/// [`reader`](RangeWriter::reader) and [`published`](RangeWriter::published) never wait.
+/// Writing the same bytes twice is fine; a write that disagrees with bytes already
+/// buffered is `InvalidData` (bytes already published are not compared).
 ///
 /// ```
 /// use std::io::Read;
@@ -49,7 +54,8 @@ use crate::raw::sync::{lock, Mutex, MutexGuard};
 ///   of them staged in it while the stream is full.
 /// - The state lock is never held across a wait: a write whose prefix waits for room
 ///   waits with it unlocked (woken through `Shared::waker`), so `abort`, `finish`,
-///   `reader` and the other writes never wait behind a slow reader.
+///   `reader` and `published` never wait behind a slow reader (the other writes do, in
+///   `drive`, until nothing is staged).
 /// - A chunk is staged only while a `write_at` call is in `RangeWriter::drive`,
 ///   which returns once nothing is staged (or the stream ended); the stream ends clean
 ///   only with nothing staged.
@@ -91,7 +97,8 @@ struct State {
 
 impl ByteWriter {
     /// Turns this writer into a [`RangeWriter`] (bytes buffered are published first; the
-    /// ranges continue from [`written`](ByteWriter::written)).
+    /// ranges continue from [`written`](ByteWriter::written)). A writer already shut
+    /// down (an async `shutdown`/`close`) gives a `RangeWriter` of a finished stream.
     pub fn into_ranges(mut self) -> RangeWriter {
         use std::io::Write;
         let _ = self.flush();
@@ -99,16 +106,24 @@ impl ByteWriter {
         let prefix = self.written();
         let room = Arc::new(Event::new());
         let waker = Waker::from(Arc::new(NotifyRoom(Arc::clone(&room))));
+        // Shut down: the stream is closed and finished at `prefix`; nothing is published
+        // after the close.
+        let shut = self.is_shut_down();
+        let (writer, end_reader) = if shut {
+            (None, Some(self.reader()))
+        } else {
+            (Some(self), None)
+        };
         RangeWriter {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
-                    writer: Some(self),
-                    end_reader: None,
+                    writer,
+                    end_reader,
                     pieces: BTreeMap::new(),
                     intervals: Intervals::default(),
                     prefix,
-                    finish_len: None,
-                    finished: false,
+                    finish_len: shut.then_some(prefix),
+                    finished: shut,
                 }),
                 room,
                 waker,
@@ -219,7 +234,8 @@ impl RangeWriter {
         self.shared.room.notify(usize::MAX);
     }
 
-    /// A reader at the end of the published prefix (see [`ByteWriter::reader`]).
+    /// A reader at the end of what the stream holds (see [`ByteWriter::reader`]): before
+    /// a chunk of the prefix that still waits for room, which it will read.
     pub fn reader(&self) -> ByteReader {
         self.reader_with(ByteWriter::reader)
     }

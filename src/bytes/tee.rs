@@ -120,7 +120,7 @@ impl<R> Tee<R> {
             })),
             event: Event::new(),
             chunk,
-            pool: Pool::new(chunk),
+            pool: Pool::new(chunk, max_bytes),
             handle: Mutex::new(None),
             _kind: PhantomData,
         };
@@ -156,7 +156,8 @@ struct Polled;
 /// - `leading` is set by the one reader reading the source (the leader); only the leader
 ///   and [`Tee::reader`] lock `source`, and neither holds the lock across a `Pending`.
 ///   (A flag rather than `Mutex::try_lock`: loom models a contended `try_lock` as
-///   blocking.)
+///   blocking.) A blocking lead releases it when it ends, a panic in the source's `read`
+///   included (`ReleaseLead`): the next reader then leads.
 /// - `source` is `Some` until the source ended (its end or error was published and the
 ///   writer dropped). A chunk read and not yet published (an async lead that waits for
 ///   room) is staged in its writer, and the next lead publishes it before reading more.
@@ -269,13 +270,28 @@ impl<R, K> Shared<R, K> {
     }
 }
 
+/// Releases the lead when dropped: at the end of a blocking lead, and if the source's
+/// `read` panics (the other readers then lead in turn, instead of waiting forever).
+struct ReleaseLead<'a, R: Send + 'static, K: ReadSource<R>>(&'a Shared<R, K>)
+where
+    Shared<R, K>: Send + Sync;
+
+impl<R: Send + 'static, K: ReadSource<R>> Drop for ReleaseLead<'_, R, K>
+where
+    Shared<R, K>: Send + Sync,
+{
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
 impl<R: Read + Send + 'static> ReadSource<R> for Blocking {
     fn lead(shared: &Shared<R, Self>) {
+        // Declared first, dropped last: the source's lock is released before the lead.
+        let _release = ReleaseLead(shared);
         let mut guard = lock(&shared.source);
         let Some(source) = guard.as_mut() else {
             // Ended: the stream is closed, the caller's next receive says how.
-            drop(guard);
-            shared.release();
             return;
         };
         let read = loop {
@@ -293,8 +309,6 @@ impl<R: Read + Send + 'static> ReadSource<R> for Blocking {
             }
             Err(e) => shared.end(&mut guard, Err(e)),
         }
-        drop(guard);
-        shared.release();
     }
 
     /// A blocking source is read as in [`lead`](Pull::lead), on the polling thread.

@@ -56,7 +56,7 @@ impl ByteWriter {
     ) -> Self {
         Self {
             publisher,
-            pending: Gather::new(chunk_size),
+            pending: Gather::new(chunk_size, max_bytes),
             chunk_size,
             max_bytes,
             published: 0,
@@ -203,6 +203,11 @@ impl ByteWriter {
 /// `RangeWriter` (which waits for room with its state unlocked).
 #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
 impl ByteWriter {
+    /// Whether an async shutdown ended the stream (the writer is still borrowed).
+    pub(super) fn is_shut_down(&self) -> bool {
+        self.ended
+    }
+
     /// An error once the stream was shut down (or ended): nothing is accepted after it.
     fn check_open(&self) -> io::Result<()> {
         if self.ended {
