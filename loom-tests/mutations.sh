@@ -75,6 +75,7 @@ mutants=(
     "tee-async-drop-keeps-lead~src/bytes/reader.rs~        self.cancel_waits();\n        self.release_lead();\n    }~        self.cancel_waits();\n    }~+tokio tee_async_lead_handoff"
     "tee-async-forgets-staged~src/bytes/tee.rs~        if source.writer.has_staged() {~        if false \&\& source.writer.has_staged() {~+tokio tee_async_lead_handoff tee_async_lead_across_pending"
     "shutdown-closes-before-end~src/bytes/writer.rs~        self.end.finish(self.published);\n        self.ended = true;\n        self.publisher.close_in_place();~        self.publisher.close_in_place();\n        self.end.finish(self.published);\n        self.ended = true;~+tokio end_shutdown_wakes_blocked_reader"
+    "sink-no-cancel~src/publisher/sink.rs~            self.cancel_sink_wait();\n            self.sink.closed~            self.sink.closed~+tokio sink_pending_then_publish_async"
 )
 
 selected() {

@@ -64,6 +64,34 @@ impl fmt::Display for RecvError {
 
 impl std::error::Error for RecvError {}
 
+/// Why the [`Publisher`](crate::Publisher)'s `Sink` (feature `futures`) took no event.
+///
+/// ```
+/// let err = tailcast::SendError::Closed;
+/// assert_eq!(err.to_string(), "stream closed by the sink's poll_close");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// `poll_close` closed the stream; nothing more is published.
+    Closed,
+    /// `start_send` without a `Ready` from `poll_ready`, on a stream that had no room:
+    /// the event was dropped, not published (the `Sink` contract asks for `poll_ready`
+    /// first).
+    Full,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Closed => f.write_str("stream closed by the sink's poll_close"),
+            SendError::Full => f.write_str("start_send on a full stream without poll_ready"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
 /// Why [`Subscriber::try_recv`](crate::Subscriber::try_recv) returned no event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

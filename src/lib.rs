@@ -198,7 +198,7 @@ mod subscriber;
 mod wait;
 
 pub use config::{Builder, LagPolicy, MAX_CAPACITY, MAX_CHUNK_LEN, MAX_YIELD_BEFORE_PARK};
-pub use error::{ConfigError, Full, RecvError, RecvTimeoutError, TryRecvError};
+pub use error::{ConfigError, Full, RecvError, RecvTimeoutError, SendError, TryRecvError};
 pub use position::{Position, PositionError, Stats};
 pub use publisher::Publisher;
 pub use refs::{Batch, Ref};

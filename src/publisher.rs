@@ -2,6 +2,7 @@
 
 mod deferred_panic;
 mod room;
+mod sink;
 mod weights;
 
 use std::time::{Duration, Instant};
@@ -20,6 +21,8 @@ use crate::subscriber::Subscriber;
 use crate::wait::Publish;
 use deferred_panic::DeferredPanic;
 use room::RoomUntil;
+#[cfg(feature = "futures")]
+use sink::SinkState;
 use weights::Weights;
 
 /// The single writer of a stream.
@@ -77,6 +80,9 @@ pub struct Publisher<T> {
     weights: Option<Weights<T>>,
     pending: bool,
     panic: DeferredPanic,
+    /// The `Sink` impl's state (feature `futures`).
+    #[cfg(feature = "futures")]
+    sink: SinkState,
 }
 
 pub(crate) fn new_stream<T>(config: Config) -> (Publisher<T>, Subscriber<T>) {
@@ -125,6 +131,8 @@ fn new_publisher_with<T>(config: Config, weights: Option<Weights<T>>) -> Publish
         weights,
         pending: false,
         panic: DeferredPanic::default(),
+        #[cfg(feature = "futures")]
+        sink: SinkState::default(),
     }
 }
 
@@ -145,6 +153,9 @@ impl<T> Publisher<T> {
     pub fn publish(&mut self, value: T) {
         self.stage(&value);
         if self.needs_room() {
+            if self.before_wait_closed() {
+                return;
+            }
             self.wait_for_room(None);
         }
         self.write(value, true);
@@ -165,7 +176,7 @@ impl<T> Publisher<T> {
     /// ```
     pub fn try_publish(&mut self, value: T) -> Result<(), Full<T>> {
         self.stage(&value);
-        if self.needs_room() && !self.make_room() {
+        if self.needs_room() && (self.before_wait_closed() || !self.make_room()) {
             self.panic.resume();
             return Err(Full(value));
         }
@@ -189,6 +200,9 @@ impl<T> Publisher<T> {
     pub fn publish_timeout(&mut self, value: T, timeout: Duration) -> Result<(), Full<T>> {
         self.stage(&value);
         if self.needs_room() {
+            if self.before_wait_closed() {
+                return Err(Full(value));
+            }
             // A deadline past what `Instant` can represent means no deadline.
             let deadline = Instant::now().checked_add(timeout);
             if !self.wait_for_room(deadline) {
@@ -249,6 +263,9 @@ impl<T> Publisher<T> {
         for value in values {
             this.0.stage(&value);
             if this.0.needs_room() {
+                if this.0.before_wait_closed() {
+                    continue;
+                }
                 this.0.wait_for_room(None);
             }
             this.0.write(value, false);
@@ -429,7 +446,10 @@ impl<T> Publisher<T> {
     /// Closes the stream as dropping does, keeping the publisher (for a writer that shuts
     /// down through `&mut self`). The caller publishes nothing after it; dropping the
     /// publisher later closes again, which changes nothing.
-    #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "tokio", feature = "futures-io", feature = "futures")),
+        allow(dead_code)
+    )]
     pub(crate) fn close_in_place(&mut self) {
         self.shared.close(self.tail.node());
     }
@@ -508,6 +528,8 @@ impl<T> Publisher<T> {
 
 impl<T> Drop for Publisher<T> {
     fn drop(&mut self) {
+        #[cfg(feature = "futures")]
+        self.cancel_sink_wait();
         self.shared.close(self.tail.node());
         self.shared.adopt(self.list.take_nodes());
     }

@@ -11,6 +11,8 @@ use crate::error::{RecvError, TryRecvError};
 use crate::raw::cursor::Cursor;
 use crate::raw::sync::Arc;
 use crate::refs::{Batch, Ref};
+#[cfg(feature = "futures")]
+use crate::wait::StreamWait;
 use crate::wait::{not_empty, wait};
 
 /// A cursor over the stream: receives every event published after it was created, in
@@ -42,11 +44,19 @@ use crate::wait::{not_empty, wait};
 /// ```
 pub struct Subscriber<T> {
     cursor: Cursor<T>,
+    /// The wait of the `Stream` impl (feature `futures`), made at its first `Pending` and
+    /// kept for the next ones; released when the subscriber drops.
+    #[cfg(feature = "futures")]
+    stream: Option<Box<StreamWait<T>>>,
 }
 
 impl<T> Subscriber<T> {
     pub(crate) fn new(cursor: Cursor<T>) -> Self {
-        Self { cursor }
+        Self {
+            cursor,
+            #[cfg(feature = "futures")]
+            stream: None,
+        }
     }
 
     /// This subscriber's lag policy.
@@ -294,9 +304,7 @@ impl<T> Subscriber<T> {
     /// assert_eq!(fresh.position(), 2);
     /// ```
     pub fn resubscribe(&self) -> Subscriber<T> {
-        Self {
-            cursor: self.cursor.resubscribe(),
-        }
+        Self::new(self.cursor.resubscribe())
     }
 
     pub(crate) fn cursor(&self) -> &Cursor<T> {
@@ -305,6 +313,18 @@ impl<T> Subscriber<T> {
 
     pub(crate) fn cursor_mut(&mut self) -> &mut Cursor<T> {
         &mut self.cursor
+    }
+
+    /// The `Stream` impl's wait slot.
+    #[cfg(feature = "futures")]
+    pub(crate) fn stream_wait(&mut self) -> &mut Option<Box<StreamWait<T>>> {
+        &mut self.stream
+    }
+
+    /// The `Stream` impl's wait slot, to read.
+    #[cfg(feature = "futures")]
+    pub(crate) fn stream_wait_ref(&self) -> &Option<Box<StreamWait<T>>> {
+        &self.stream
     }
 }
 
@@ -325,8 +345,16 @@ impl<T> Clone for Subscriber<T> {
     /// An independent cursor at the same position with the same policy. A clone of a
     /// lagged subscriber reports the same `Lagged(n)`; a clone of an evicted one is evicted.
     fn clone(&self) -> Self {
-        Self {
-            cursor: self.cursor.clone(),
+        Self::new(self.cursor.clone())
+    }
+}
+
+#[cfg(feature = "futures")]
+impl<T> Drop for Subscriber<T> {
+    fn drop(&mut self) {
+        // The registration goes before the cursor leaves (its hold to the orphans).
+        if let Some(mut wait) = self.stream.take() {
+            wait.cancel(self);
         }
     }
 }

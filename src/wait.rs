@@ -19,6 +19,8 @@
 
 mod publish;
 mod recv;
+#[cfg(feature = "futures")]
+mod stream;
 
 use std::time::Instant;
 
@@ -29,6 +31,8 @@ pub(crate) use publish::RoomWait;
 pub(crate) use recv::not_empty;
 pub use recv::Recv;
 pub(crate) use recv::RecvWait;
+#[cfg(feature = "futures")]
+pub(crate) use stream::StreamWait;
 
 /// One side of a blocking wait: its bounded yield and its park.
 pub(crate) trait Park {

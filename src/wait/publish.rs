@@ -51,6 +51,11 @@ impl<T> Publisher<T> {
         };
         // Weighed at every poll: the same value, and the room rule reads the staged weight.
         self.stage(value);
+        if self.needs_room() && self.before_wait_closed() {
+            // `Sink::poll_close` closed the stream: published to nobody.
+            *slot = None;
+            return Poll::Ready(());
+        }
         if wait.poll_room(self, cx).is_pending() {
             self.resume_panic();
             return Poll::Pending;
