@@ -200,7 +200,7 @@ mod wait;
 pub use config::{Builder, LagPolicy, MAX_CAPACITY, MAX_CHUNK_LEN, MAX_YIELD_BEFORE_PARK};
 pub use error::{ConfigError, Full, RecvError, RecvTimeoutError, SendError, TryRecvError};
 pub use position::{Position, PositionError, Stats};
-pub use publisher::Publisher;
+pub use publisher::{Publisher, SharedPublish, SharedPublisher};
 pub use refs::{Batch, Ref};
 pub use subscriber::{IntoIter, Iter, Subscriber, TryIter};
 pub use wait::{Publish, Recv};

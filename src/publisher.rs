@@ -2,6 +2,7 @@
 
 mod deferred_panic;
 mod room;
+mod shared;
 mod sink;
 mod weights;
 
@@ -21,6 +22,7 @@ use crate::subscriber::Subscriber;
 use crate::wait::Publish;
 use deferred_panic::DeferredPanic;
 use room::RoomUntil;
+pub use shared::{SharedPublish, SharedPublisher};
 #[cfg(feature = "futures")]
 use sink::SinkState;
 use weights::Weights;

@@ -3,35 +3,17 @@
 //! `Publisher` (waits for room under `Block`, `poll_close` closes, errors after it).
 #![cfg(feature = "futures")]
 
+mod common;
+
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
+use common::counting_waker;
 use futures::executor::block_on;
 use futures::stream::{FusedStream, Stream};
 use futures::{Sink, SinkExt, StreamExt};
 use tailcast::{Builder, LagPolicy, RecvError, SendError};
-
-/// A waker that counts its wakes.
-#[derive(Default)]
-struct Count(AtomicUsize);
-
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting() -> (Arc<Count>, Waker) {
-    let count = Arc::new(Count::default());
-    (count.clone(), Waker::from(count))
-}
-
-fn wakes(count: &Count) -> usize {
-    count.0.load(Ordering::SeqCst)
-}
 
 fn poll_next<S: Stream + Unpin>(s: &mut S, waker: &Waker) -> Poll<Option<S::Item>> {
     Pin::new(s).poll_next(&mut Context::from_waker(waker))
@@ -54,7 +36,7 @@ fn stream_yields_every_event_then_none_and_stays_ended() {
     let got: Vec<_> = block_on((&mut rx).collect::<Vec<_>>());
     assert_eq!(got, (0..5).map(Ok).collect::<Vec<_>>());
     assert!(rx.is_terminated());
-    let (_, waker) = counting();
+    let (_, waker) = counting_waker();
     assert_eq!(poll_next(&mut rx, &waker), Poll::Ready(None));
     assert_eq!(block_on(rx.next()), None);
 }
@@ -88,7 +70,7 @@ fn stream_reports_eviction_then_ends() {
     let mut rx = tx.subscribe_with(LagPolicy::Disconnect);
     drop(keep);
     tx.publish_batch(0..5);
-    let (_, waker) = counting();
+    let (_, waker) = counting_waker();
     assert_eq!(
         poll_next(&mut rx, &waker),
         Poll::Ready(Some(Err(RecvError::Evicted)))
@@ -103,16 +85,16 @@ fn stream_reports_eviction_then_ends() {
 #[test]
 fn a_pending_stream_is_woken_by_the_publish_and_gets_the_event() {
     let (mut tx, mut rx) = tailcast::channel::<u32>(4);
-    let (count, waker) = counting();
+    let (count, waker) = counting_waker();
     assert_eq!(poll_next(&mut rx, &waker), Poll::Pending);
-    assert_eq!(wakes(&count), 0);
+    assert_eq!(count.get(), 0);
     tx.publish(7);
-    assert_eq!(wakes(&count), 1, "the publish wakes the pending stream");
+    assert_eq!(count.get(), 1, "the publish wakes the pending stream");
     assert_eq!(poll_next(&mut rx, &waker), Poll::Ready(Some(Ok(7))));
     // Pending again: a close wakes it and ends it.
     assert_eq!(poll_next(&mut rx, &waker), Poll::Pending);
     drop(tx);
-    assert_eq!(wakes(&count), 2, "the close wakes the pending stream");
+    assert_eq!(count.get(), 2, "the close wakes the pending stream");
     assert_eq!(poll_next(&mut rx, &waker), Poll::Ready(None));
 }
 
@@ -125,17 +107,17 @@ fn receives_between_polls_keep_the_stream_woken() {
         .chunk_len(2)
         .build::<u32>()
         .unwrap();
-    let (count, waker) = counting();
+    let (count, waker) = counting_waker();
     assert_eq!(poll_next(&mut rx, &waker), Poll::Pending);
     tx.publish_batch(0..3);
     for i in 0..3 {
         assert_eq!(rx.try_recv(), Ok(i));
     }
-    let before = wakes(&count);
+    let before = count.get();
     assert_eq!(poll_next(&mut rx, &waker), Poll::Pending);
     tx.publish(3);
     assert!(
-        wakes(&count) > before,
+        count.get() > before,
         "the publish after the re-poll wakes it"
     );
     assert_eq!(poll_next(&mut rx, &waker), Poll::Ready(Some(Ok(3))));
@@ -149,7 +131,7 @@ fn dropping_a_pending_stream_releases_its_node() {
         .chunk_len(2)
         .build::<String>()
         .unwrap();
-    let (_, waker) = counting();
+    let (_, waker) = counting_waker();
     assert_eq!(poll_next(&mut rx, &waker), Poll::Pending);
     drop(rx);
     tx.publish_batch((0..9).map(|i| i.to_string()));
@@ -210,7 +192,7 @@ fn poll_ready_waits_for_room_and_the_receive_wakes_it() {
         .chunk_len(2)
         .build::<u32>()
         .unwrap();
-    let (count, waker) = counting();
+    let (count, waker) = counting_waker();
     for i in 0..2 {
         assert_eq!(poll_ready(&mut tx, &waker), Poll::Ready(Ok(())));
         Pin::new(&mut tx).start_send(i).unwrap();
@@ -221,11 +203,7 @@ fn poll_ready_waits_for_room_and_the_receive_wakes_it() {
         "2 behind with room for 2"
     );
     assert_eq!(rx.try_recv(), Ok(0));
-    assert_eq!(
-        wakes(&count),
-        1,
-        "the receive that makes room wakes the sink"
-    );
+    assert_eq!(count.get(), 1, "the receive that makes room wakes the sink");
     assert_eq!(poll_ready(&mut tx, &waker), Poll::Ready(Ok(())));
     Pin::new(&mut tx).start_send(2).unwrap();
     // A lossy subscriber never holds the sink back.
@@ -256,7 +234,7 @@ fn the_inherent_publish_takes_over_a_pending_poll_ready() {
         .chunk_len(1)
         .build::<u32>()
         .unwrap();
-    let (count, waker) = counting();
+    let (count, waker) = counting_waker();
     tx.publish(0);
     assert_eq!(poll_ready(&mut tx, &waker), Poll::Pending);
     let reader = std::thread::spawn(move || {
@@ -269,11 +247,11 @@ fn the_inherent_publish_takes_over_a_pending_poll_ready() {
     assert_eq!(got, [Ok(0), Ok(1)]);
     assert_eq!(poll_ready(&mut tx, &waker), Poll::Ready(Ok(())));
     Pin::new(&mut tx).start_send(2).unwrap();
-    let before = wakes(&count);
+    let before = count.get();
     assert_eq!(poll_ready(&mut tx, &waker), Poll::Pending);
     assert_eq!(rx.try_recv(), Ok(2));
     assert_eq!(
-        wakes(&count),
+        count.get(),
         before + 1,
         "the sink's new registration is woken"
     );
@@ -285,22 +263,22 @@ fn publish_async_takes_over_a_pending_poll_ready() {
     // not take the wake-up meant for the `Publish` future polled after it.
     let (mut tx, mut rx) = tailcast::channel::<u32>(1);
     tx.publish(0);
-    let (sink_count, sink_waker) = counting();
+    let (sink_count, sink_waker) = counting_waker();
     assert_eq!(poll_ready(&mut tx, &sink_waker), Poll::Pending);
-    let (count, waker) = counting();
+    let (count, waker) = counting_waker();
     {
         let mut publish = tx.publish_async(1);
         let mut cx = Context::from_waker(&waker);
         assert_eq!(Pin::new(&mut publish).poll(&mut cx), Poll::Pending);
         assert_eq!(rx.try_recv(), Ok(0));
         assert_eq!(
-            wakes(&count),
+            count.get(),
             1,
             "the receive wakes the publish, not the old sink wait"
         );
         assert_eq!(Pin::new(&mut publish).poll(&mut cx), Poll::Ready(()));
     }
-    assert_eq!(wakes(&sink_count), 0);
+    assert_eq!(sink_count.get(), 0);
     assert_eq!(rx.try_recv(), Ok(1));
 }
 
@@ -314,7 +292,7 @@ fn poll_close_ends_the_subscribers_and_later_sends_are_refused() {
         SinkExt::close(&mut tx).await.unwrap(); // twice is harmless
     });
     assert_eq!(block_on((&mut rx).collect::<Vec<_>>()), [Ok(1), Ok(2)]);
-    let (_, waker) = counting();
+    let (_, waker) = counting_waker();
     assert_eq!(
         poll_ready(&mut tx, &waker),
         Poll::Ready(Err(SendError::Closed))
@@ -337,10 +315,10 @@ fn poll_close_ends_the_subscribers_and_later_sends_are_refused() {
 #[test]
 fn poll_close_wakes_a_pending_stream() {
     let (mut tx, mut rx) = tailcast::channel::<u32>(4);
-    let (count, waker) = counting();
+    let (count, waker) = counting_waker();
     assert_eq!(poll_next(&mut rx, &waker), Poll::Pending);
     block_on(SinkExt::close(&mut tx)).unwrap();
-    assert_eq!(wakes(&count), 1);
+    assert_eq!(count.get(), 1);
     assert_eq!(poll_next(&mut rx, &waker), Poll::Ready(None));
 }
 

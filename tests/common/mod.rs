@@ -465,3 +465,26 @@ pub(crate) fn block_on<F: std::future::Future>(fut: F) -> F::Output {
         std::thread::park();
     }
 }
+
+/// A waker that counts its wakes, for tests that poll by hand.
+#[derive(Default)]
+pub(crate) struct WakeCount(AtomicUsize);
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl WakeCount {
+    /// The wakes so far.
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A [`WakeCount`] and a waker that counts into it.
+pub(crate) fn counting_waker() -> (Arc<WakeCount>, std::task::Waker) {
+    let count = Arc::new(WakeCount::default());
+    (count.clone(), std::task::Waker::from(count))
+}
