@@ -23,4 +23,4 @@ cargo +nightly miri test -p tailcast --lib --tests
 # The async byte layer (features tokio, futures-io, futures): its poll-driven waits and the
 # async tee's lead, on tokio's runtime; and the event stream's Stream and Sink, whose waits
 # are kept in the handles between polls (tests/futures.rs).
-cargo +nightly miri test -p tailcast --all-features --test bytes_async --test futures
+cargo +nightly miri test -p tailcast --all-features --test bytes_async --test futures --test router

@@ -76,6 +76,8 @@ mutants=(
     "tee-async-forgets-staged~src/bytes/tee.rs~        if source.writer.has_staged() {~        if false \&\& source.writer.has_staged() {~+tokio tee_async_lead_handoff tee_async_lead_across_pending"
     "shutdown-closes-before-end~src/bytes/writer.rs~        self.end.finish(self.published);\n        self.ended = true;\n        self.publisher.close_in_place();~        self.publisher.close_in_place();\n        self.end.finish(self.published);\n        self.ended = true;~+tokio end_shutdown_wakes_blocked_reader"
     "sink-no-cancel~src/publisher/sink.rs~            self.cancel_sink_wait();\n            self.sink.closed~            self.sink.closed~+tokio sink_pending_then_publish_async"
+    "router-add-unstored~src/router.rs~        self.table.store(Arc::new(Table { by_key, filters }));~        let _ = Table { by_key, filters };~+tokio router_route_added_while_running"
+    "router-remove-unstored~src/router.rs~            Some(table) => {\n                self.table.store(Arc::new(table));~            Some(table) => {\n                drop(table);~+tokio router_route_added_while_running"
     "turn-no-notify~src/publisher/shared.rs~        inner.turn.notify(usize::MAX);~        let _ = \&inner.turn;~shared_two_blocking_producers shared_async_and_blocking_producers"
     "turn-no-recheck~src/publisher/shared.rs~            let listener = self.inner.turn.listen();\n            // Re-checked after listening: a release in between notified nobody we hear.\n            if let Some(turn) = self.try_take_turn() {\n                return turn;\n            }~            let listener = self.inner.turn.listen();~shared_two_blocking_producers shared_async_and_blocking_producers"
 )

@@ -77,6 +77,31 @@
 //! without bound, and an idle stream costs no CPU. [`Builder::yield_before_park`] extends
 //! the yielding phase for a fixed time: less wake-up latency, more CPU while waiting.
 //!
+//! # Async, several producers, routing
+//!
+//! [`Subscriber::recv_async`] and [`Publisher::publish_async`] work on any executor. With
+//! the `futures` feature a `Subscriber<T>` is a `Stream<Item = Result<T, RecvError>>`
+//! (loss is an item, `None` at the close) and a `Publisher<T>` a `Sink<T>` (its
+//! `poll_ready` waits for room); `tailcast::router` routes a stream to sinks by key or
+//! predicate, with routes added and removed while it runs. [`Publisher::into_shared`]
+//! makes a [`SharedPublisher`] for many producer threads or tasks:
+//!
+//! ```
+//! let (tx, mut rx) = tailcast::channel::<u64>(16);
+//! let tx = tx.into_shared();
+//! let threads: Vec<_> = (0..3)
+//!     .map(|p| {
+//!         let tx = tx.clone();
+//!         std::thread::spawn(move || (0..10).for_each(|i| tx.publish(p * 10 + i)))
+//!     })
+//!     .collect();
+//! drop(tx); // the stream closes when the last clone is gone
+//! let mut got: Vec<u64> = rx.iter().map(Result::unwrap).collect();
+//! got.sort_unstable();
+//! assert_eq!(got, (0..30).collect::<Vec<_>>());
+//! # threads.into_iter().for_each(|t| t.join().unwrap());
+//! ```
+//!
 //! # Memory
 //!
 //! This is the one statement of the bound (ARCHITECTURE.md argues it); the rest of the
@@ -194,6 +219,8 @@ mod publisher;
 #[allow(unsafe_code)]
 mod raw;
 mod refs;
+#[cfg(feature = "futures")]
+pub mod router;
 mod subscriber;
 mod wait;
 
