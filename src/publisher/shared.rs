@@ -18,7 +18,7 @@ use event_listener::{Event, EventListener, Listener};
 use super::Publisher;
 use crate::config::LagPolicy;
 use crate::error::Full;
-use crate::position::Stats;
+use crate::position::{Position, PositionError, Stats};
 use crate::raw::sync::{lock, Arc, AtomicBool, Mutex, Ordering};
 use crate::subscriber::Subscriber;
 use crate::wait::RoomWait;
@@ -196,6 +196,16 @@ impl<T> SharedPublisher<T> {
     /// A new subscriber at the live end with `policy` ([`Publisher::subscribe_with`]).
     pub fn subscribe_with(&self, policy: LagPolicy) -> Subscriber<T> {
         lock(&self.inner.publisher).subscribe_with(policy)
+    }
+
+    /// A new subscriber at `position` of the retention window, with `policy`
+    /// ([`Publisher::subscribe_at_with`]).
+    pub fn subscribe_at_with(
+        &self,
+        position: Position,
+        policy: LagPolicy,
+    ) -> Result<Subscriber<T>, PositionError> {
+        lock(&self.inner.publisher).subscribe_at_with(position, policy)
     }
 
     /// The events published so far, by every producer.
