@@ -52,9 +52,9 @@ use std::error::Error;
 use std::fmt;
 use std::future::poll_fn;
 use std::hash::Hash;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 use futures_core::Stream;
 use futures_sink::Sink;
@@ -142,113 +142,13 @@ pub struct RouteStats {
     pub dropped: u64,
 }
 
-type ErasedSink<T> = Box<dyn Sink<T, Error = BoxError> + Send + Unpin>;
-type Filter<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
 // std's `Arc` for the two closures (loom's cannot hold a `dyn`; neither is a protocol).
 type ErrorHandler = std::sync::Arc<dyn Fn(RouteId, &RouteError) + Send + Sync>;
 type KeyFn<T, K> = std::sync::Arc<dyn Fn(&T) -> K + Send + Sync>;
 
-/// A sink with its error boxed.
-struct Erased<S>(S);
+mod table;
 
-impl<T, S> Sink<T> for Erased<S>
-where
-    S: Sink<T> + Unpin,
-    S::Error: Into<BoxError>,
-{
-    type Error = BoxError;
-
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Pin::new(&mut self.0).poll_ready(cx).map_err(Into::into)
-    }
-
-    fn start_send(mut self: Pin<&mut Self>, item: T) -> Result<(), BoxError> {
-        Pin::new(&mut self.0).start_send(item).map_err(Into::into)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Pin::new(&mut self.0).poll_flush(cx).map_err(Into::into)
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Pin::new(&mut self.0).poll_close(cx).map_err(Into::into)
-    }
-}
-
-/// A route: its match, its sink and its counts.
-///
-/// # Invariants
-///
-/// The sink's mutex is held only inside one poll of the sink (never across an `.await`),
-/// so routers on several sources can share a route.
-struct Route<T> {
-    id: RouteId,
-    /// `None` for a keyed route (the table's key finds it).
-    filter: Option<Filter<T>>,
-    slow: Slow,
-    sink: Mutex<ErasedSink<T>>,
-    /// Sent to since its last flush.
-    unflushed: AtomicBool,
-    delivered: AtomicU64,
-    dropped: AtomicU64,
-}
-
-impl<T> Route<T> {
-    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Pin::new(&mut *lock(&self.sink)).poll_ready(cx)
-    }
-
-    fn start_send(&self, event: T) -> Result<(), BoxError> {
-        Pin::new(&mut *lock(&self.sink)).start_send(event)
-    }
-
-    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Pin::new(&mut *lock(&self.sink)).poll_flush(cx)
-    }
-
-    fn stats(&self) -> RouteStats {
-        RouteStats {
-            delivered: self.delivered.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// The route table: an immutable snapshot, replaced whole on every change.
-struct Table<K, T> {
-    by_key: HashMap<K, Vec<Arc<Route<T>>>>,
-    filters: Vec<Arc<Route<T>>>,
-}
-
-impl<K: Clone + Eq + Hash, T> Table<K, T> {
-    fn routes(&self) -> impl Iterator<Item = &Arc<Route<T>>> {
-        self.by_key.values().flatten().chain(&self.filters)
-    }
-
-    fn len(&self) -> usize {
-        self.by_key.values().map(Vec::len).sum::<usize>() + self.filters.len()
-    }
-
-    fn without(&self, id: RouteId) -> Option<Self> {
-        let mut by_key = HashMap::with_capacity(self.by_key.len());
-        let mut found = false;
-        for (key, routes) in &self.by_key {
-            let kept: Vec<_> = routes.iter().filter(|r| r.id != id).cloned().collect();
-            found |= kept.len() != routes.len();
-            if !kept.is_empty() {
-                by_key.insert(key.clone(), kept);
-            }
-        }
-        let filters: Vec<_> = self
-            .filters
-            .iter()
-            .filter(|r| r.id != id)
-            .cloned()
-            .collect();
-        found |= filters.len() != self.filters.len();
-        found.then_some(Self { by_key, filters })
-    }
-}
+use table::{Erased, Filter, Route, Table};
 
 struct Shared<K, T> {
     table: Snapshot<Table<K, T>>,
